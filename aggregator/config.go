@@ -1,0 +1,229 @@
+// Package aggregator is the service that compacts the raw trades topic into
+// one latest record per ISIN per window, exactly once, on the output topic.
+package aggregator
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"tickcompact/internal/configload"
+)
+
+// Service is the aggregator's name: its config file is configs/aggregator.yaml
+// and its environment variables start with AGGREGATOR_.
+const serviceName = "aggregator"
+
+// Config is the aggregator's configuration. Keys are the contract's; see
+// configs/aggregator.yaml for each one's default and meaning.
+type Config struct {
+	Kafka  KafkaConfig  `mapstructure:"kafka"`
+	Input  InputConfig  `mapstructure:"input"`
+	Window WindowConfig `mapstructure:"window"`
+	Output OutputConfig `mapstructure:"output"`
+	DLQ    DLQConfig    `mapstructure:"dlq"`
+	HTTP   HTTPConfig   `mapstructure:"http"`
+	Log    LogConfig    `mapstructure:"log"`
+}
+
+// KafkaConfig says how to reach the cluster.
+type KafkaConfig struct {
+	// Brokers is the bootstrap list, comma-separated host:port.
+	Brokers string `mapstructure:"brokers"`
+	// Properties are passed to librdkafka as-is (security.protocol, sasl.*,
+	// ssl.*, tuning), for the consumer, producer and admin client alike.
+	Properties map[string]string `mapstructure:"properties"`
+	// TransactionalID, when set, is this instance's transactional.id. Empty
+	// derives a stable one from the group, the host name and a per-host slot.
+	TransactionalID string `mapstructure:"transactional_id"`
+	// TransactionTimeout bounds how long an open transaction of a dead
+	// instance can hold back read_committed readers.
+	TransactionTimeout time.Duration `mapstructure:"transaction_timeout"`
+}
+
+// InputConfig describes the raw trades topic.
+type InputConfig struct {
+	// Topic is the raw trades topic.
+	Topic string `mapstructure:"topic"`
+	// Group is the consumer group shared by every aggregator instance.
+	Group string `mapstructure:"group"`
+	// Start is where a group with no committed offsets begins: earliest or latest.
+	Start string `mapstructure:"start"`
+	// ISINField names the JSON field holding the ISIN.
+	ISINField string `mapstructure:"isin_field"`
+	// TimeField, when set, names the JSON field holding the event time (epoch
+	// ms or RFC 3339); empty uses the Kafka record timestamp.
+	TimeField string `mapstructure:"time_field"`
+	// MaxFuture is how far ahead of the wall clock an event time may be before
+	// the record goes to the DLQ as future-time.
+	MaxFuture time.Duration `mapstructure:"max_future"`
+	// Repartition re-keys the raw topic by ISIN through <topic>-by-isin first,
+	// for raw topics not keyed by ISIN.
+	Repartition bool `mapstructure:"repartition"`
+}
+
+// WindowConfig holds the window rules.
+type WindowConfig struct {
+	// Size is the tumbling window length; it must divide a day.
+	Size time.Duration `mapstructure:"size"`
+	// Grace is how far past a window's end the watermark must go to close it.
+	Grace time.Duration `mapstructure:"grace"`
+	// IdleTimeout is how long a caught-up partition must be quiet before its
+	// windows close by wall clock.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+}
+
+// OutputConfig describes the compacted output topic.
+type OutputConfig struct {
+	// Topic is the output topic.
+	Topic string `mapstructure:"topic"`
+	// Partitions is used when creating the topic; 0 copies the input's count.
+	Partitions int `mapstructure:"partitions"`
+	// Replication is used when creating the topic; -1 is the broker default.
+	Replication int `mapstructure:"replication"`
+	// Config holds topic configs used when creating the topic.
+	Config map[string]string `mapstructure:"config"`
+	// CommitInterval bounds how long closed windows wait in an open
+	// transaction while more input is still arriving.
+	CommitInterval time.Duration `mapstructure:"commit_interval"`
+}
+
+// DLQConfig describes the dead-letter topic.
+type DLQConfig struct {
+	// Topic receives rejected input; empty drops rejected records and only counts them.
+	Topic string `mapstructure:"topic"`
+}
+
+// HTTPConfig describes the operational endpoints.
+type HTTPConfig struct {
+	// Addr is where /metrics, /healthz and /readyz are served.
+	Addr string `mapstructure:"addr"`
+}
+
+// LogConfig describes logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level"`
+	// Format is json or text.
+	Format string `mapstructure:"format"`
+}
+
+// Defaults returns every key with its default: the one place defaults live.
+func Defaults() map[string]any {
+	return map[string]any{
+		"kafka.brokers":             "localhost:9092",
+		"kafka.properties":          map[string]string{},
+		"kafka.transactional_id":    "",
+		"kafka.transaction_timeout": 10 * time.Second,
+		"input.topic":               "trades",
+		"input.group":               "tickcompact-aggregator",
+		"input.start":               "earliest",
+		"input.isin_field":          "isin",
+		"input.time_field":          "",
+		"input.max_future":          time.Minute,
+		"input.repartition":         false,
+		"window.size":               2 * time.Second,
+		"window.grace":              time.Duration(0),
+		"window.idle_timeout":       time.Second,
+		"output.topic":              "trades-2s",
+		"output.partitions":         0,
+		"output.replication":        -1,
+		"output.config":             map[string]string{"cleanup.policy": "compact"},
+		"output.commit_interval":    50 * time.Millisecond,
+		"dlq.topic":                 "trades.dlq",
+		"http.addr":                 ":9101",
+		"log.level":                 "info",
+		"log.format":                "json",
+	}
+}
+
+// LoadConfig reads the configuration from args (without the program name) and
+// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid).
+func LoadConfig(args, environ []string) (Config, error) {
+	var cfg Config
+	if err := configload.Load(configload.Spec{Service: serviceName, Defaults: Defaults()}, args, environ, &cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+const day = 24 * time.Hour
+
+// Validate checks the configuration without any I/O; each error names its key.
+func (c Config) Validate() error {
+	invalid := configload.Invalid
+	switch {
+	case strings.TrimSpace(c.Kafka.Brokers) == "":
+		return invalid("kafka.brokers", "must not be empty")
+	case c.Kafka.TransactionTimeout < time.Second:
+		return invalid("kafka.transaction_timeout", "%v is below 1s", c.Kafka.TransactionTimeout)
+	case c.Input.Topic == "":
+		return invalid("input.topic", "must not be empty")
+	case c.Input.Group == "":
+		return invalid("input.group", "must not be empty")
+	case c.Input.Start != "earliest" && c.Input.Start != "latest":
+		return invalid("input.start", "%q: want earliest or latest", c.Input.Start)
+	case c.Input.ISINField == "":
+		return invalid("input.isin_field", "must not be empty")
+	case c.Input.MaxFuture < 0:
+		return invalid("input.max_future", "must not be negative")
+	case c.Window.Size <= 0:
+		return invalid("window.size", "must be positive")
+	case c.Window.Size%time.Millisecond != 0:
+		return invalid("window.size", "%v is not a whole number of milliseconds", c.Window.Size)
+	case day%c.Window.Size != 0:
+		return invalid("window.size", "%v does not divide a day (24h) evenly", c.Window.Size)
+	case c.Window.Grace < 0:
+		return invalid("window.grace", "must not be negative")
+	case c.Window.Grace%time.Millisecond != 0:
+		return invalid("window.grace", "%v is not a whole number of milliseconds", c.Window.Grace)
+	case c.Window.IdleTimeout <= 0:
+		return invalid("window.idle_timeout", "must be positive")
+	case c.Output.Topic == "":
+		return invalid("output.topic", "must not be empty")
+	case c.Output.Topic == c.Input.Topic:
+		return invalid("output.topic", "must differ from input.topic")
+	case c.Output.Partitions < 0:
+		return invalid("output.partitions", "must be 0 (same as input) or positive")
+	case c.Output.Replication == 0 || c.Output.Replication < -1:
+		return invalid("output.replication", "must be -1 (broker default) or positive")
+	case c.Output.CommitInterval <= 0:
+		return invalid("output.commit_interval", "must be positive")
+	case c.Output.CommitInterval >= c.Kafka.TransactionTimeout:
+		return invalid("output.commit_interval", "must be shorter than kafka.transaction_timeout")
+	case c.DLQ.Topic != "" && (c.DLQ.Topic == c.Input.Topic || c.DLQ.Topic == c.Output.Topic):
+		return invalid("dlq.topic", "must differ from input.topic and output.topic")
+	case c.HTTP.Addr == "":
+		return invalid("http.addr", "must not be empty")
+	}
+	for _, k := range []string{"bootstrap.servers", "transactional.id", "isolation.level", "enable.auto.commit", "group.id"} {
+		if _, ok := c.Kafka.Properties[k]; ok {
+			return invalid("kafka.properties", "%s is set by the aggregator itself and may not be overridden", k)
+		}
+	}
+	if err := validateLog(c.Log); err != nil {
+		return err
+	}
+	return nil
+}
+
+func validateLog(l LogConfig) error {
+	switch strings.ToLower(l.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return configload.Invalid("log.level", "%q: want debug, info, warn or error", l.Level)
+	}
+	if l.Format != "json" && l.Format != "text" {
+		return configload.Invalid("log.format", "%q: want json or text", l.Format)
+	}
+	return nil
+}
+
+// RepartitionTopic is the internal topic the raw input is re-keyed into.
+func (c Config) RepartitionTopic() string { return c.Input.Topic + "-by-isin" }
+
+// String describes the configuration for a start-up log line, without secrets.
+func (c Config) String() string {
+	return fmt.Sprintf("input=%s group=%s output=%s dlq=%q window=%v grace=%v idle=%v repartition=%v",
+		c.Input.Topic, c.Input.Group, c.Output.Topic, c.DLQ.Topic, c.Window.Size, c.Window.Grace, c.Window.IdleTimeout, c.Input.Repartition)
+}

@@ -1,0 +1,69 @@
+package aggregator
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"tickcompact/aggregator/trade"
+)
+
+// metrics are the aggregator's Prometheus metrics, registered on a registry of
+// their own so several instances can run in one process (tests, the demo).
+type metrics struct {
+	registry *prometheus.Registry
+
+	consumed      prometheus.Counter
+	replayed      prometheus.Counter
+	emitted       prometheus.Counter
+	windowsClosed *prometheus.CounterVec
+	late          prometheus.Counter
+	dlq           *prometheus.CounterVec
+	transactions  *prometheus.CounterVec
+	emissionDelay prometheus.Histogram
+	openISINs     prometheus.Gauge
+	assigned      prometheus.Gauge
+	repartitioned prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	const ns = "tickcompact_aggregator"
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_consumed_total",
+			Help: "Input records read, including replays after a restart or rebalance."}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_replayed_total",
+			Help: "Input records re-read to rebuild open windows after a restart, rebalance or abort."}),
+		emitted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_emitted_total",
+			Help: "Records written to the output topic in committed transactions."}),
+		windowsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "windows_closed_total",
+			Help: "Windows closed per partition, by what closed them (watermark or wall_clock)."}, []string{"by"}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "late_records_total",
+			Help: "Valid records whose window had already closed; counted, not emitted."}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dlq_records_total",
+			Help: "Rejected input records, by dlq-reason."}, []string{"reason"}),
+		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "transactions_total",
+			Help: "Kafka transactions by result (committed or aborted)."}, []string{"result"}),
+		emissionDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "emission_delay_seconds",
+			Help:    "Transaction commit time minus window end, per closed window and partition.",
+			Buckets: []float64{.005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 1.5, 2, 3, 5, 10, 30}}),
+		openISINs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "open_isins",
+			Help: "(ISIN, window) entries held in open windows."}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions",
+			Help: "Input partitions assigned to this instance."}),
+		repartitioned: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_repartitioned_total",
+			Help: "Raw records re-keyed by ISIN into the repartition topic (input.repartition)."}),
+	}
+	m.registry.MustRegister(m.consumed, m.replayed, m.emitted, m.windowsClosed, m.late, m.dlq, m.transactions,
+		m.emissionDelay, m.openISINs, m.assigned, m.repartitioned,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range trade.Reasons {
+		m.dlq.WithLabelValues(string(r))
+	}
+	for _, by := range []string{"watermark", "wall_clock"} {
+		m.windowsClosed.WithLabelValues(by)
+	}
+	for _, result := range []string{"committed", "aborted"} {
+		m.transactions.WithLabelValues(result)
+	}
+	return m
+}

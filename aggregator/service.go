@@ -1,0 +1,276 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"golang.org/x/sync/errgroup"
+
+	"tickcompact/aggregator/trade"
+	"tickcompact/aggregator/window"
+	"tickcompact/internal/kafkaclient"
+	"tickcompact/internal/opsserver"
+)
+
+// Service is one aggregator instance. New binds its HTTP port; Run connects
+// to Kafka and works until its context ends.
+type Service struct {
+	cfg     Config
+	logger  *slog.Logger
+	metrics *metrics
+	ready   *readiness
+	http    *opsserver.Server
+}
+
+// New validates cfg and binds the HTTP address, so a bad configuration or a
+// taken port fails before anything connects.
+func New(cfg Config, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: &readiness{}}
+	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check)
+	if err != nil {
+		return nil, fmt.Errorf("aggregator: %w", err)
+	}
+	s.http = srv
+	return s, nil
+}
+
+// HTTPAddr is the address /metrics, /healthz and /readyz are served on.
+func (s *Service) HTTPAddr() string { return s.http.Addr() }
+
+// Run runs the aggregator until ctx is done (a clean stop returns nil) or a
+// fatal error. On return, everything pending was committed or aborted.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.http.Serve(ctx) })
+	g.Go(func() error { return s.runPipeline(ctx) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (s *Service) runPipeline(ctx context.Context) error {
+	cfg := s.cfg
+	if err := s.ensureTopics(ctx); err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	windowTopic := cfg.Input.Topic
+	if cfg.Input.Repartition {
+		windowTopic = cfg.RepartitionTopic()
+		rs, cleanup, err := s.newRepartitionStage(ctx)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		g.Go(func() error { return rs.run(ctx) })
+	}
+	ws, cleanup, err := s.newWindowStage(ctx, windowTopic)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	g.Go(func() error { return ws.run(ctx) })
+	return g.Wait()
+}
+
+// ensureTopics waits for the input topic and creates the output, DLQ and
+// repartition topics when missing.
+func (s *Service) ensureTopics(ctx context.Context) error {
+	cfg := s.cfg
+	cm, err := s.configMap(nil, nil)
+	if err != nil {
+		return err
+	}
+	logs := kafkaclient.EnableLogs(cm)
+	go kafkaclient.ForwardLogs(ctx, logs, s.logger, "admin")
+	admin, err := kafka.NewAdminClient(cm)
+	if err != nil {
+		return fmt.Errorf("aggregator: creating admin client: %w", err)
+	}
+	defer admin.Close()
+
+	var inputPartitions int
+	for {
+		inputPartitions, err = kafkaclient.PartitionCount(admin, cfg.Input.Topic, 10*time.Second)
+		if err == nil {
+			break
+		}
+		s.ready.lastError.Store("waiting for input topic: " + err.Error())
+		s.logger.Warn("waiting for the input topic", "topic", cfg.Input.Topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	s.ready.lastError.Store("")
+	outputPartitions := cfg.Output.Partitions
+	if outputPartitions == 0 {
+		outputPartitions = inputPartitions
+	}
+	topics := []kafkaclient.TopicSpec{{Name: cfg.Output.Topic, Partitions: outputPartitions, Replication: cfg.Output.Replication, Config: cfg.Output.Config}}
+	if cfg.DLQ.Topic != "" {
+		topics = append(topics, kafkaclient.TopicSpec{Name: cfg.DLQ.Topic, Partitions: inputPartitions, Replication: cfg.Output.Replication})
+	}
+	if cfg.Input.Repartition {
+		topics = append(topics, kafkaclient.TopicSpec{Name: cfg.RepartitionTopic(), Partitions: inputPartitions, Replication: cfg.Output.Replication})
+	}
+	for _, t := range topics {
+		n, err := kafkaclient.EnsureTopic(ctx, admin, t)
+		if err != nil {
+			return fmt.Errorf("aggregator: %w", err)
+		}
+		s.logger.Info("topic ready", "topic", t.Name, "partitions", n)
+	}
+	return nil
+}
+
+// Client settings. tuning may be overridden through kafka.properties;
+// required may not, as correctness depends on them.
+var (
+	consumerTuning = kafka.ConfigMap{
+		"session.timeout.ms":        10000, // a killed instance's partitions move within seconds
+		"heartbeat.interval.ms":     2000,
+		"fetch.wait.max.ms":         5,
+		"queued.min.messages":       100000,
+		"max.partition.fetch.bytes": 10485760,
+	}
+	producerTuning = kafka.ConfigMap{
+		"linger.ms":                    5,
+		"queue.buffering.max.messages": 500000,
+	}
+)
+
+func (s *Service) configMap(tuning, required kafka.ConfigMap) (*kafka.ConfigMap, error) {
+	cm, err := kafkaclient.ConfigMap(s.cfg.Kafka.Brokers, tuning, s.cfg.Kafka.Properties, required)
+	if err != nil {
+		return nil, fmt.Errorf("aggregator: %w", err)
+	}
+	return cm, nil
+}
+
+// newClients builds a consumer in group and a transactional producer whose
+// transactional.id is claimed with idSuffix.
+func (s *Service) newClients(ctx context.Context, group, idSuffix, client string) (*kafka.Consumer, *transactor, func(), error) {
+	txnID := s.cfg.Kafka.TransactionalID
+	var slot *slotLock
+	if txnID == "" {
+		var err error
+		if slot, err = claimTransactionalID(group, ""); err != nil {
+			return nil, nil, nil, fmt.Errorf("aggregator: %w", err)
+		}
+		txnID = slot.ID
+	} else {
+		txnID += idSuffix
+	}
+	ccm, err := s.configMap(consumerTuning, kafka.ConfigMap{
+		"group.id":                      group,
+		"client.id":                     txnID,
+		"isolation.level":               "read_committed",
+		"enable.auto.commit":            false,
+		"enable.auto.offset.store":      false,
+		"enable.partition.eof":          true,
+		"partition.assignment.strategy": "cooperative-sticky",
+		"auto.offset.reset":             s.cfg.Input.Start,
+	})
+	if err != nil {
+		slot.Release()
+		return nil, nil, nil, err
+	}
+	pcm, err := s.configMap(producerTuning, kafka.ConfigMap{
+		"client.id":              txnID,
+		"transactional.id":       txnID,
+		"enable.idempotence":     true,
+		"partitioner":            "murmur2_random",
+		"go.delivery.reports":    false,
+		"transaction.timeout.ms": strconv.FormatInt(s.cfg.Kafka.TransactionTimeout.Milliseconds(), 10),
+	})
+	if err != nil {
+		slot.Release()
+		return nil, nil, nil, err
+	}
+	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer")
+	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer")
+	consumer, err := kafka.NewConsumer(ccm)
+	if err != nil {
+		slot.Release()
+		return nil, nil, nil, fmt.Errorf("aggregator: creating consumer: %w", err)
+	}
+	producer, err := kafka.NewProducer(pcm)
+	if err != nil {
+		consumer.Close()
+		slot.Release()
+		return nil, nil, nil, fmt.Errorf("aggregator: creating producer: %w", err)
+	}
+	go s.logProducerErrors(producer, client)
+	s.logger.Info("kafka clients created", "stage", client, "group", group, "transactional_id", txnID)
+	cleanup := func() {
+		producer.Close()
+		slot.Release()
+	}
+	return consumer, &transactor{producer: producer, consumer: consumer, logger: s.logger.With("stage", client), metrics: s.metrics}, cleanup, nil
+}
+
+// logProducerErrors drains the producer's event channel (delivery reports are
+// off, so only errors arrive) until the producer closes.
+func (s *Service) logProducerErrors(p *kafka.Producer, client string) {
+	for ev := range p.Events() {
+		if e, ok := ev.(kafka.Error); ok {
+			s.logger.Warn("kafka producer error", "stage", client, "err", e, "code", e.Code().String(), "fatal", e.IsFatal())
+		}
+	}
+}
+
+func (s *Service) parser() *trade.Parser {
+	return trade.NewParser(trade.Fields{ISIN: s.cfg.Input.ISINField, Time: s.cfg.Input.TimeField, MaxFuture: s.cfg.Input.MaxFuture})
+}
+
+func (s *Service) newWindowStage(ctx context.Context, topic string) (*windowStage, func(), error) {
+	consumer, txn, cleanup, err := s.newClients(ctx, s.cfg.Input.Group, "", "window")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &windowStage{
+		cfg:         s.cfg,
+		topic:       topic,
+		logger:      s.logger.With("stage", "window"),
+		metrics:     s.metrics,
+		consumer:    consumer,
+		txn:         txn,
+		parser:      s.parser(),
+		window:      window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace, IdleTimeout: s.cfg.Window.IdleTimeout},
+		outputTopic: s.cfg.Output.Topic,
+		dlqTopic:    s.cfg.DLQ.Topic,
+		partitions:  map[int32]*partitionState{},
+		ready:       s.ready,
+	}, cleanup, nil
+}
+
+func (s *Service) newRepartitionStage(ctx context.Context) (*repartitionStage, func(), error) {
+	consumer, txn, cleanup, err := s.newClients(ctx, s.cfg.Input.Group+"-repartition", "-repartition", "repartition")
+	if err != nil {
+		return nil, nil, err
+	}
+	return &repartitionStage{
+		cfg:        s.cfg,
+		logger:     s.logger.With("stage", "repartition"),
+		metrics:    s.metrics,
+		consumer:   consumer,
+		txn:        txn,
+		parser:     s.parser(),
+		rawTopic:   s.cfg.Input.Topic,
+		keyedTopic: s.cfg.RepartitionTopic(),
+		dlqTopic:   s.cfg.DLQ.Topic,
+		next:       map[int32]int64{},
+	}, cleanup, nil
+}

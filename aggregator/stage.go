@@ -1,0 +1,330 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/aggregator/trade"
+	"tickcompact/aggregator/window"
+)
+
+// windowStage consumes the (ISIN-keyed) input topic, feeds each partition's
+// window engine and emits closed windows, DLQ records and offsets in one
+// transaction. Everything here runs on the goroutine that calls run, including
+// rebalance callbacks, which librdkafka invokes from inside Poll.
+type windowStage struct {
+	cfg      Config
+	topic    string // the topic consumed: input.topic, or the repartition topic
+	logger   *slog.Logger
+	metrics  *metrics
+	consumer *kafka.Consumer
+	txn      *transactor
+	parser   *trade.Parser
+	window   window.Config
+
+	outputTopic string
+	dlqTopic    string
+
+	partitions map[int32]*partitionState
+	// windowEnds are the ends of the windows emitted in the open transaction,
+	// observed as emission delays when it commits.
+	windowEnds []int64
+	lastCommit time.Time
+	failure    error // a fatal error raised inside a rebalance callback
+
+	ready *readiness
+}
+
+// partitionState is one assigned input partition.
+type partitionState struct {
+	engine *window.Partition
+	// next is the offset after the last record processed, or -1 before the
+	// first record when the partition has no committed offset.
+	next int64
+	// firstSeen is the first offset read when there was no committed offset;
+	// a rewind with nothing committed goes back there.
+	firstSeen int64
+	committed window.Checkpoint
+	dirty     bool
+}
+
+// readiness is what /readyz reports, updated by the stage goroutine.
+type readiness struct {
+	initialized atomic.Bool
+	assigned    atomic.Int32
+	brokerDown  atomic.Bool
+	lastError   atomic.Value // string
+}
+
+func (r *readiness) check() error {
+	switch {
+	case !r.initialized.Load():
+		return errors.New("transactional producer not initialized")
+	case r.brokerDown.Load():
+		return errors.New("kafka brokers unreachable")
+	case r.assigned.Load() == 0:
+		return errors.New("no input partitions assigned")
+	}
+	if s, _ := r.lastError.Load().(string); s != "" {
+		return errors.New(s)
+	}
+	return nil
+}
+
+const pollInterval = 100 * time.Millisecond
+
+// run consumes until ctx is done or a fatal error, then commits what is
+// pending and leaves the group.
+func (s *windowStage) run(ctx context.Context) error {
+	if err := s.txn.producer.InitTransactions(ctx); err != nil {
+		return fmt.Errorf("aggregator: initializing transactions: %w", err)
+	}
+	s.ready.initialized.Store(true)
+	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.onRebalance); err != nil {
+		return fmt.Errorf("aggregator: subscribing to %s: %w", s.topic, err)
+	}
+	s.lastCommit = time.Now()
+	err := s.loop(ctx)
+	return errors.Join(err, s.shutdown(err))
+}
+
+func (s *windowStage) loop(ctx context.Context) error {
+	lastIdleCheck := time.Now()
+	for ctx.Err() == nil {
+		timeout := pollInterval
+		if s.txn.open {
+			timeout = max(time.Millisecond, s.cfg.Output.CommitInterval-time.Since(s.txn.began))
+		}
+		ev := s.consumer.Poll(int(min(timeout, pollInterval).Milliseconds()))
+		if s.failure != nil {
+			return s.failure
+		}
+		quiet := false
+		switch e := ev.(type) {
+		case *kafka.Message:
+			if err := s.handleMessage(e); err != nil {
+				if err = s.recover(ctx, err); err != nil {
+					return err
+				}
+			}
+		case kafka.PartitionEOF:
+			if ps := s.partitions[e.Partition]; ps != nil && e.Topic != nil && *e.Topic == s.topic {
+				ps.engine.MarkCaughtUp()
+			}
+			quiet = true
+		case kafka.Error:
+			if err := s.handleError(e); err != nil {
+				return err
+			}
+		case nil:
+			quiet = true
+		}
+		now := time.Now()
+		if now.Sub(lastIdleCheck) >= 50*time.Millisecond {
+			lastIdleCheck = now
+			if err := s.closeIdle(now); err != nil {
+				if err = s.recover(ctx, err); err != nil {
+					return err
+				}
+			}
+		}
+		if s.shouldCommit(now, quiet) {
+			if err := s.commit(ctx); err != nil {
+				if err = s.recover(ctx, err); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// handleMessage validates one input record and feeds it to its partition.
+func (s *windowStage) handleMessage(msg *kafka.Message) error {
+	ps := s.partitions[msg.TopicPartition.Partition]
+	if ps == nil {
+		return nil // a record fetched before its partition was revoked
+	}
+	s.ready.brokerDown.Store(false)
+	s.metrics.consumed.Inc()
+	offset := int64(msg.TopicPartition.Offset)
+	if ps.firstSeen < 0 {
+		ps.firstSeen = offset
+	}
+	replay := ps.engine.IsReplay(offset)
+	if replay {
+		s.metrics.replayed.Inc()
+	}
+	now := time.Now()
+	id, eventTime, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), now)
+	switch {
+	case rej != nil && !replay:
+		s.metrics.dlq.WithLabelValues(string(rej.Reason)).Inc()
+		if s.dlqTopic != "" {
+			if err := s.txn.produce(dlqMessage(&s.dlqTopic, msg, rej)); err != nil {
+				return err
+			}
+		}
+	case rej == nil:
+		outcome := ps.engine.Add(window.Record{ISIN: id, EventTime: eventTime, Offset: offset, Value: msg.Value}, now)
+		if outcome == window.Late {
+			s.metrics.late.Inc()
+		}
+	}
+	ps.next = offset + 1
+	ps.dirty = true
+	if ps.engine.HasClosed() {
+		return s.emit(ps)
+	}
+	return nil
+}
+
+// emit produces the windows a partition closed into the open transaction.
+func (s *windowStage) emit(ps *partitionState) error {
+	for _, c := range ps.engine.TakeClosed() {
+		by := "watermark"
+		if c.ByWallClock {
+			by = "wall_clock"
+		}
+		s.metrics.windowsClosed.WithLabelValues(by).Inc()
+		for _, e := range c.Entries {
+			if err := s.txn.produce(outputMessage(&s.outputTopic, c, e)); err != nil {
+				return err
+			}
+		}
+		s.windowEnds = append(s.windowEnds, c.End)
+	}
+	return nil
+}
+
+// closeIdle closes, by wall clock, the windows of quiet partitions.
+func (s *windowStage) closeIdle(now time.Time) error {
+	open := 0
+	for _, ps := range s.partitions {
+		if ps.engine.CloseIdle(now) {
+			ps.dirty = true
+			if err := s.emit(ps); err != nil {
+				return err
+			}
+		}
+		open += ps.engine.OpenISINs()
+	}
+	s.metrics.openISINs.Set(float64(open))
+	return nil
+}
+
+// offsetsOnlyInterval is how often progress is committed when no output or
+// DLQ record forces a transaction (late records only, say), to bound replay.
+const offsetsOnlyInterval = 5 * time.Second
+
+func (s *windowStage) shouldCommit(now time.Time, quiet bool) bool {
+	if s.txn.open {
+		return quiet || now.Sub(s.txn.began) >= s.cfg.Output.CommitInterval
+	}
+	if now.Sub(s.lastCommit) < offsetsOnlyInterval {
+		return false
+	}
+	for _, ps := range s.partitions {
+		if ps.dirty {
+			return true
+		}
+	}
+	return false
+}
+
+// offsets returns the checkpoints of the partitions that changed since the last commit.
+func (s *windowStage) offsets() ([]kafka.TopicPartition, map[int32]window.Checkpoint) {
+	var tps []kafka.TopicPartition
+	cps := map[int32]window.Checkpoint{}
+	for p, ps := range s.partitions {
+		if !ps.dirty || ps.next < 0 {
+			continue
+		}
+		cp := ps.engine.Checkpoint(ps.next)
+		if cp == ps.committed {
+			continue
+		}
+		meta := encodeCheckpoint(cp)
+		tps = append(tps, kafka.TopicPartition{Topic: &s.topic, Partition: p, Offset: kafka.Offset(cp.Offset), Metadata: &meta})
+		cps[p] = cp
+	}
+	return tps, cps
+}
+
+// commit commits the open transaction with the changed partitions' checkpoints.
+func (s *windowStage) commit(ctx context.Context) error {
+	tps, cps := s.offsets()
+	if len(tps) == 0 && !s.txn.open {
+		s.lastCommit = time.Now()
+		return nil
+	}
+	emitted := s.txn.pending
+	if err := s.txn.commit(ctx, tps); err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, end := range s.windowEnds {
+		s.metrics.emissionDelay.Observe(now.Sub(time.UnixMilli(end)).Seconds())
+	}
+	s.windowEnds = s.windowEnds[:0]
+	s.metrics.emitted.Add(float64(emitted))
+	for p, cp := range cps {
+		if ps := s.partitions[p]; ps != nil {
+			ps.committed, ps.dirty = cp, false
+		}
+	}
+	s.lastCommit = now
+	s.ready.lastError.Store("")
+	return nil
+}
+
+// recover handles a failed step: after an abort it rewinds every partition to
+// its committed checkpoint; fatal errors are returned.
+func (s *windowStage) recover(ctx context.Context, err error) error {
+	if errors.Is(err, errFatal) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	if !errors.Is(err, errAborted) {
+		// An abortable error outside commit (producing): abort first.
+		if aerr := s.txn.abortOn(ctx, err); !errors.Is(aerr, errAborted) {
+			return aerr
+		}
+	}
+	s.ready.lastError.Store("recovering from aborted transaction: " + err.Error())
+	s.logger.Warn("transaction aborted; rewinding to committed offsets", "err", err)
+	return s.rewind(ctx)
+}
+
+func (s *windowStage) handleError(e kafka.Error) error {
+	if e.IsFatal() {
+		return fmt.Errorf("%w: consumer: %v", errFatal, e)
+	}
+	if e.Code() == kafka.ErrAllBrokersDown {
+		s.ready.brokerDown.Store(true)
+	}
+	s.logger.Warn("kafka consumer error", "err", e, "code", e.Code().String())
+	return nil
+}
+
+// shutdown commits what is pending (aborting when that fails) within a bounded
+// time, then closes the consumer, which leaves the group.
+func (s *windowStage) shutdown(cause error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	if !errors.Is(cause, errFatal) {
+		if err := s.commit(ctx); err != nil && !errors.Is(err, errAborted) {
+			errs = append(errs, fmt.Errorf("aggregator: final commit: %w", err))
+		}
+	}
+	if err := s.consumer.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("aggregator: closing consumer: %w", err))
+	}
+	return errors.Join(errs...)
+}

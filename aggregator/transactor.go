@@ -1,0 +1,161 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// errAborted means the transaction was aborted after an abortable error; the
+// caller must rewind its partitions to their committed offsets and rebuild.
+var errAborted = errors.New("transaction aborted")
+
+// errFatal wraps errors after which the producer cannot continue (fenced by a
+// newer instance with the same transactional.id, or a fatal librdkafka
+// error). The service exits non-zero and its supervisor restarts it.
+var errFatal = errors.New("fatal transactional producer error")
+
+// transactor owns one transactional producer and the transaction in progress.
+// It is used by one goroutine only.
+type transactor struct {
+	producer *kafka.Producer
+	consumer *kafka.Consumer
+	logger   *slog.Logger
+	metrics  *metrics
+
+	open    bool
+	began   time.Time
+	pending int // messages produced in the open transaction
+}
+
+// begin opens a transaction unless one is open.
+func (t *transactor) begin() error {
+	if t.open {
+		return nil
+	}
+	if err := t.producer.BeginTransaction(); err != nil {
+		return classify("beginning transaction", err)
+	}
+	t.open, t.began, t.pending = true, time.Now(), 0
+	return nil
+}
+
+// produce adds msg to the open transaction (opening one if needed), waiting
+// for room when the local queue is full.
+func (t *transactor) produce(msg *kafka.Message) error {
+	if err := t.begin(); err != nil {
+		return err
+	}
+	for {
+		err := t.producer.Produce(msg, nil)
+		if err == nil {
+			t.pending++
+			return nil
+		}
+		var kerr kafka.Error
+		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
+			t.producer.Flush(100)
+			continue
+		}
+		return classify("producing", err)
+	}
+}
+
+// commit sends offsets to the open transaction (opening one if needed) and
+// commits it. It returns errAborted after aborting on an abortable error, an
+// errFatal-wrapped error when the producer is unusable, or nil.
+func (t *transactor) commit(ctx context.Context, offsets []kafka.TopicPartition) error {
+	if len(offsets) > 0 {
+		if err := t.begin(); err != nil {
+			return t.abortOn(ctx, err)
+		}
+	}
+	if !t.open {
+		return nil
+	}
+	if len(offsets) > 0 {
+		err := retry(ctx, func() error {
+			group, err := t.consumer.GetConsumerGroupMetadata()
+			if err != nil {
+				return err
+			}
+			return t.producer.SendOffsetsToTransaction(ctx, offsets, group)
+		})
+		if err != nil {
+			return t.abortOn(ctx, classify("sending offsets to transaction", err))
+		}
+	}
+	if err := retry(ctx, func() error { return t.producer.CommitTransaction(ctx) }); err != nil {
+		return t.abortOn(ctx, classify("committing transaction", err))
+	}
+	t.open = false
+	t.metrics.transactions.WithLabelValues("committed").Inc()
+	return nil
+}
+
+// abort aborts the open transaction, if any.
+func (t *transactor) abort(ctx context.Context) error {
+	if !t.open {
+		return nil
+	}
+	err := retry(ctx, func() error { return t.producer.AbortTransaction(ctx) })
+	if err != nil {
+		return classify("aborting transaction", err)
+	}
+	t.open = false
+	t.metrics.transactions.WithLabelValues("aborted").Inc()
+	return nil
+}
+
+// abortOn turns an abortable error into an abort and errAborted; fatal errors pass through.
+func (t *transactor) abortOn(ctx context.Context, err error) error {
+	if errors.Is(err, errFatal) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	t.logger.Warn("aborting transaction", "err", err)
+	if aerr := t.abort(ctx); aerr != nil {
+		return aerr
+	}
+	return fmt.Errorf("%w: %v", errAborted, err)
+}
+
+// retry calls fn again while it fails with a retriable error, for at most 30 s.
+func retry(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := fn()
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || !kerr.IsRetriable() || kerr.TxnRequiresAbort() || kerr.IsFatal() || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// classify maps librdkafka transactional errors to the service's handling:
+// abortable errors stay plain (the caller aborts and rewinds), everything else
+// is fatal, as librdkafka's transaction documentation prescribes.
+func classify(what string, err error) error {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		if kerr.TxnRequiresAbort() && !kerr.IsFatal() {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if kerr.IsRetriable() && !kerr.IsFatal() {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return fmt.Errorf("%w: %s: %v", errFatal, what, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%w: %s: %v", errFatal, what, err)
+}

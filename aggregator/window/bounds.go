@@ -1,0 +1,41 @@
+// Package window is the aggregator's pure window engine: records and a clock
+// in, closed windows out. It imports nothing from Kafka, so every rule of the
+// contract's "Windows" section is tested here as arithmetic.
+//
+// Times are epoch milliseconds. Windows are tumbling and aligned to the Unix
+// epoch: a record at t belongs to [t - t mod size, that + size).
+package window
+
+import "time"
+
+// Config holds the window rules shared by every partition.
+type Config struct {
+	// Size is the window length. It must be a positive whole number of
+	// milliseconds that divides a day, so windows align with days too.
+	Size time.Duration
+	// Grace delays closing: a window closes once the watermark reaches its
+	// end plus Grace.
+	Grace time.Duration
+	// IdleTimeout is how long a caught-up partition must see no record before
+	// its windows close by wall clock.
+	IdleTimeout time.Duration
+}
+
+// Start returns the start of the window holding event time t (ms).
+func (c Config) Start(t int64) int64 {
+	size := c.Size.Milliseconds()
+	rem := t % size
+	if rem < 0 { // times before 1970 still align downwards
+		rem += size
+	}
+	return t - rem
+}
+
+// End returns the exclusive end of the window holding event time t (ms).
+func (c Config) End(t int64) int64 { return c.Start(t) + c.Size.Milliseconds() }
+
+// closedThroughAt returns the greatest window end that a watermark or clock at
+// t has closed: every window ending at or before it has end+grace <= t.
+func (c Config) closedThroughAt(t int64) int64 {
+	return c.Start(t - c.Grace.Milliseconds())
+}

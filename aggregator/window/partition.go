@@ -1,0 +1,297 @@
+package window
+
+import (
+	"math"
+	"time"
+
+	"tickcompact/internal/isin"
+)
+
+// ISIN is an instrument identifier, stored by value so it can key maps without
+// allocating.
+type ISIN [isin.Length]byte
+
+// String returns the ISIN as text.
+func (i ISIN) String() string { return string(i[:]) }
+
+// Record is one valid trade as the engine sees it.
+type Record struct {
+	ISIN ISIN
+	// EventTime is the trade's event time in epoch milliseconds.
+	EventTime int64
+	// Offset is the record's position in its input partition; it breaks ties
+	// between equal event times and drives replay.
+	Offset int64
+	// Value is the trade's original bytes, emitted unchanged. The engine keeps
+	// a reference; the caller must not reuse the slice.
+	Value []byte
+}
+
+// Latest is the chosen trade of one ISIN in a closed window.
+type Latest struct {
+	ISIN      ISIN
+	EventTime int64
+	Offset    int64
+	Value     []byte
+	// Count is the number of valid, non-late trades of this ISIN in the window.
+	Count int
+}
+
+// Closed is one window of one partition, closed and ready to emit.
+type Closed struct {
+	Start, End int64
+	// ByWallClock is true when the window closed because its partition went
+	// quiet, false when the watermark passed it.
+	ByWallClock bool
+	Entries     []Latest
+}
+
+// Outcome says what Add did with a record.
+type Outcome int
+
+const (
+	// Accepted: the record joined an open window.
+	Accepted Outcome = iota
+	// Late: the record's window had already closed; it is dropped.
+	Late
+	// Replayed: the record was processed before the last checkpoint and its
+	// window was already emitted; it is skipped silently.
+	Replayed
+)
+
+// Checkpoint is what must survive a restart for one partition. It is stored
+// with the partition's committed offset, in the same transaction as the output.
+type Checkpoint struct {
+	// Offset is where consumption resumes: the earliest offset held in an
+	// open window, or ProcessedThrough when no window is open.
+	Offset int64
+	// ProcessedThrough is the offset after the last record processed. Records
+	// below it are replays: they rebuild open windows but are not sent to the
+	// DLQ or counted again.
+	ProcessedThrough int64
+	// ClosedThrough: every window ending at or before it has been emitted.
+	ClosedThrough int64
+	// Watermark is the greatest event time of valid records seen.
+	Watermark int64
+}
+
+// NoTime marks an unset watermark or closed-through boundary.
+const NoTime int64 = math.MinInt64
+
+type entry struct {
+	eventTime int64
+	offset    int64
+	value     []byte
+	count     int
+}
+
+type openWindow struct {
+	start, end  int64
+	firstOffset int64 // the earliest offset that contributed
+	entries     map[ISIN]entry
+}
+
+// Partition holds the windows of one input partition. It is not safe for
+// concurrent use; the aggregator gives each partition to one goroutine.
+type Partition struct {
+	cfg Config
+
+	watermark     int64
+	closedThrough int64
+	replayUntil   int64
+	// replayWatermark is the checkpoint's watermark: every record accepted
+	// before the checkpoint had an event time at or below it.
+	replayWatermark int64
+
+	// open holds the open windows ordered by start; there are rarely more
+	// than two (the current one and one waiting for grace).
+	open   []*openWindow
+	closed []Closed
+	spare  []map[ISIN]entry // maps of emitted windows, reused
+
+	lastRecordAt time.Time
+	caughtUp     bool
+	openISINs    int
+}
+
+// NewPartition returns the state of a partition with no history.
+func NewPartition(cfg Config, now time.Time) *Partition {
+	return Restore(cfg, Checkpoint{ClosedThrough: NoTime, Watermark: NoTime}, now)
+}
+
+// Restore returns the state of a partition resuming from cp. The caller
+// replays records from cp.Offset; those below cp.ProcessedThrough rebuild the
+// open windows without being treated as new.
+func Restore(cfg Config, cp Checkpoint, now time.Time) *Partition {
+	return &Partition{
+		cfg:             cfg,
+		watermark:       cp.Watermark,
+		closedThrough:   cp.ClosedThrough,
+		replayUntil:     cp.ProcessedThrough,
+		replayWatermark: cp.Watermark,
+		lastRecordAt:    now,
+	}
+}
+
+// IsReplay reports whether the record at offset was already processed before
+// the checkpoint this partition was restored from.
+func (p *Partition) IsReplay(offset int64) bool { return offset < p.replayUntil }
+
+// Add feeds one valid record, received at wall-clock now, and closes every
+// window the advanced watermark has passed. Closed windows accumulate until
+// TakeClosed.
+func (p *Partition) Add(r Record, now time.Time) Outcome {
+	p.lastRecordAt = now
+	p.caughtUp = false
+	replay := p.IsReplay(r.Offset)
+	if replay && r.EventTime > p.replayWatermark {
+		// Above the checkpoint's watermark, so it was not accepted before the
+		// checkpoint: it was rejected then (its event time was too far ahead
+		// of the wall clock at the time) and must stay rejected.
+		return Replayed
+	}
+	end := p.cfg.End(r.EventTime)
+	if r.EventTime > p.watermark {
+		p.watermark = r.EventTime
+	}
+	if end <= p.closedThrough {
+		if replay {
+			return Replayed
+		}
+		p.closeByWatermark()
+		return Late
+	}
+	w := p.window(end)
+	if w.firstOffset > r.Offset {
+		w.firstOffset = r.Offset
+	}
+	e, ok := w.entries[r.ISIN]
+	if !ok {
+		p.openISINs++
+	}
+	e.count++
+	if !ok || r.EventTime > e.eventTime || (r.EventTime == e.eventTime && r.Offset > e.offset) {
+		e.eventTime, e.offset, e.value = r.EventTime, r.Offset, r.Value
+	}
+	w.entries[r.ISIN] = e
+	p.closeByWatermark()
+	return Accepted
+}
+
+// window returns the open window ending at end, creating it in order.
+func (p *Partition) window(end int64) *openWindow {
+	i := len(p.open)
+	for i > 0 && p.open[i-1].end >= end {
+		if p.open[i-1].end == end {
+			return p.open[i-1]
+		}
+		i--
+	}
+	w := &openWindow{start: end - p.cfg.Size.Milliseconds(), end: end, firstOffset: math.MaxInt64}
+	if n := len(p.spare); n > 0 {
+		w.entries, p.spare = p.spare[n-1], p.spare[:n-1]
+	} else {
+		w.entries = make(map[ISIN]entry)
+	}
+	p.open = append(p.open, nil)
+	copy(p.open[i+1:], p.open[i:])
+	p.open[i] = w
+	return w
+}
+
+func (p *Partition) closeByWatermark() {
+	if p.watermark == NoTime || len(p.open) == 0 {
+		return
+	}
+	if through := p.cfg.closedThroughAt(p.watermark); through > p.closedThrough {
+		p.closedThrough = through
+	}
+	p.closeThrough(p.closedThrough, false)
+}
+
+// closeThrough moves every open window ending at or before through to closed.
+func (p *Partition) closeThrough(through int64, byWallClock bool) {
+	n := 0
+	for n < len(p.open) && p.open[n].end <= through {
+		w := p.open[n]
+		c := Closed{Start: w.start, End: w.end, ByWallClock: byWallClock, Entries: make([]Latest, 0, len(w.entries))}
+		for id, e := range w.entries {
+			c.Entries = append(c.Entries, Latest{ISIN: id, EventTime: e.eventTime, Offset: e.offset, Value: e.value, Count: e.count})
+		}
+		p.openISINs -= len(w.entries)
+		clear(w.entries)
+		p.spare = append(p.spare, w.entries)
+		p.closed = append(p.closed, c)
+		n++
+	}
+	if n > 0 {
+		p.open = append(p.open[:0], p.open[n:]...)
+	}
+}
+
+// MarkCaughtUp records that the consumer reached the end of the partition:
+// nothing is waiting to be read, so wall-clock closing may apply.
+func (p *Partition) MarkCaughtUp() { p.caughtUp = true }
+
+// CloseIdle closes, by wall clock, the windows of a quiet partition: caught up,
+// no record for IdleTimeout, and now past the window's end plus grace. A
+// partition with a backlog never closes by wall clock, so replaying old data
+// gives the same output as processing it live. It reports whether anything closed.
+func (p *Partition) CloseIdle(now time.Time) bool {
+	if !p.caughtUp || len(p.open) == 0 || now.Sub(p.lastRecordAt) < p.cfg.IdleTimeout {
+		return false
+	}
+	through := p.cfg.closedThroughAt(now.UnixMilli())
+	if p.open[0].end > through {
+		return false
+	}
+	// Close only the windows that exist: a record that arrives later for an
+	// empty window in between is not late, just as on a replay.
+	last := through
+	for i := len(p.open) - 1; i >= 0; i-- {
+		if p.open[i].end <= through {
+			last = p.open[i].end
+			break
+		}
+	}
+	if last > p.closedThrough {
+		p.closedThrough = last
+	}
+	p.closeThrough(last, true)
+	return true
+}
+
+// TakeClosed returns the windows closed since the last call, oldest first, and
+// forgets them.
+func (p *Partition) TakeClosed() []Closed {
+	c := p.closed
+	p.closed = nil
+	return c
+}
+
+// HasClosed reports whether closed windows are waiting for TakeClosed.
+func (p *Partition) HasClosed() bool { return len(p.closed) > 0 }
+
+// Checkpoint returns the state to commit with the partition's offset, given
+// next, the offset after the last record processed.
+func (p *Partition) Checkpoint(next int64) Checkpoint {
+	if next < p.replayUntil {
+		next = p.replayUntil
+	}
+	offset := next
+	for _, w := range p.open {
+		if w.firstOffset < offset {
+			offset = w.firstOffset
+		}
+	}
+	return Checkpoint{Offset: offset, ProcessedThrough: next, ClosedThrough: p.closedThrough, Watermark: p.watermark}
+}
+
+// OpenISINs is the number of (ISIN, window) entries held in open windows.
+func (p *Partition) OpenISINs() int { return p.openISINs }
+
+// Watermark is the greatest event time of valid records seen, or NoTime.
+func (p *Partition) Watermark() int64 { return p.watermark }
+
+// ClosedThrough is the end of the last closed window, or NoTime.
+func (p *Partition) ClosedThrough() int64 { return p.closedThrough }

@@ -1,0 +1,72 @@
+// Package opsserver serves a service's operational HTTP endpoints: /metrics
+// (Prometheus), /healthz (the process is alive) and /readyz (200 only when the
+// service says it can make progress, 503 with the reason otherwise).
+package opsserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ReadinessFunc returns nil when the service is ready, or the reason it is not.
+type ReadinessFunc func() error
+
+// Server is the operational HTTP server of one service instance.
+type Server struct {
+	listener net.Listener
+	server   *http.Server
+}
+
+// Listen binds addr (":9101", "127.0.0.1:0") so that a taken port is reported
+// before the service connects to anything.
+func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http: listening on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintln(w, "not ready:", err)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ready")
+	})
+	return &Server{
+		listener: ln,
+		server:   &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+	}, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Serve serves until ctx is done, then shuts down within five seconds.
+// It returns nil on a clean shutdown.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.server.Serve(s.listener) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http: shutdown: %w", err)
+	}
+	return nil
+}
