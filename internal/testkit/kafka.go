@@ -1,0 +1,246 @@
+// Package testkit brings up what the tests talk to, in one line each: a Kafka
+// cluster (the embedded kfake one, or a real broker named by
+// TICKCOMPACT_TEST_BROKERS), topics, producers and read_committed readers, and
+// the services' binaries.
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// BrokersEnv names the environment variable that points the tests at a real
+// Kafka cluster instead of the embedded one.
+const BrokersEnv = "TICKCOMPACT_TEST_BROKERS"
+
+// Kafka is a cluster a test can use.
+type Kafka struct {
+	// Brokers is the bootstrap list.
+	Brokers string
+	// Kind is "kfake" for the embedded cluster, "apache-kafka" for a real one.
+	Kind string
+	// Embedded is the in-process cluster, nil for a real broker.
+	Embedded *kfake.Cluster
+}
+
+// StartKafka returns the real cluster named by TICKCOMPACT_TEST_BROKERS, or
+// starts an embedded single-broker cluster on a free loopback port, closed
+// when the test ends. Tests must use unique topic and group names
+// (UniqueName), since a real cluster is shared by every test of a run.
+func StartKafka(t testing.TB, opts ...kfake.Opt) *Kafka {
+	t.Helper()
+	if brokers := os.Getenv(BrokersEnv); brokers != "" {
+		return &Kafka{Brokers: brokers, Kind: "apache-kafka"}
+	}
+	c, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatalf("starting embedded kafka: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return &Kafka{Brokers: strings.Join(c.ListenAddrs(), ","), Kind: "kfake", Embedded: c}
+}
+
+// External reports whether the tests run against a real broker.
+func External() bool { return os.Getenv(BrokersEnv) != "" }
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// UniqueName returns prefix plus the test's name and a random suffix: a topic
+// or group name no other test or run uses.
+func UniqueName(t testing.TB, prefix string) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := unsafeName.ReplaceAllString(t.Name(), "-")
+	if len(name) > 80 {
+		name = name[:80]
+	}
+	return fmt.Sprintf("%s.%s.%s", prefix, strings.ToLower(name), hex.EncodeToString(b))
+}
+
+// CreateTopic creates topic with partitions (replication 1) and waits until
+// its metadata is visible.
+func (k *Kafka) CreateTopic(t testing.TB, topic string, partitions int) {
+	t.Helper()
+	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": k.Brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}})
+	if err != nil {
+		t.Fatalf("creating topic %s: %v", topic, err)
+	}
+	for _, r := range res {
+		if r.Error.Code() != kafka.ErrNoError {
+			t.Fatalf("creating topic %s: %v", topic, r.Error)
+		}
+	}
+	for {
+		md, err := admin.GetMetadata(&topic, false, 5000)
+		if err == nil && len(md.Topics[topic].Partitions) == partitions {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("topic %s not visible: %v", topic, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Record is a record to produce. Partition -1 lets the murmur2 partitioner
+// choose by key.
+type Record struct {
+	Key       []byte
+	Value     []byte
+	Timestamp time.Time
+	Partition int32
+	Headers   []kafka.Header
+}
+
+// Produce writes records to topic in order and waits until every one is
+// acknowledged, failing the test otherwise. It returns them with their
+// partitions and offsets.
+func (k *Kafka) Produce(t testing.TB, topic string, records []Record) []kafka.TopicPartition {
+	t.Helper()
+	p, err := kafka.NewProducer(&kafka.ConfigMap{
+		"bootstrap.servers":  k.Brokers,
+		"partitioner":        "murmur2_random",
+		"enable.idempotence": true,
+		"linger.ms":          5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	done := make(chan []kafka.TopicPartition)
+	go func() {
+		var out []kafka.TopicPartition
+		for ev := range p.Events() {
+			if m, ok := ev.(*kafka.Message); ok {
+				out = append(out, m.TopicPartition)
+				if len(out) == len(records) {
+					break
+				}
+			}
+		}
+		done <- out
+	}()
+	for _, r := range records {
+		partition := r.Partition
+		if partition < 0 {
+			partition = kafka.PartitionAny
+		}
+		msg := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition},
+			Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers}
+		for {
+			err := p.Produce(msg, nil)
+			if err == nil {
+				break
+			}
+			if kerr, ok := err.(kafka.Error); ok && kerr.Code() == kafka.ErrQueueFull {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			t.Fatalf("producing: %v", err)
+		}
+	}
+	if len(records) == 0 {
+		return nil
+	}
+	select {
+	case out := <-done:
+		for _, tp := range out {
+			if tp.Error != nil {
+				t.Fatalf("delivery failed: %v", tp.Error)
+			}
+		}
+		return out
+	case <-time.After(60 * time.Second):
+		t.Fatalf("produce to %s: deliveries not confirmed within 60s", topic)
+		return nil
+	}
+}
+
+// ReadCommitted reads topic from the beginning as a read_committed reader
+// until want records arrived (want < 0: until the topic is caught up and
+// quiet for quietFor), or timeout. It returns the records ordered by
+// partition and offset.
+func (k *Kafka) ReadCommitted(t testing.TB, topic string, want int, quietFor, timeout time.Duration) []*kafka.Message {
+	t.Helper()
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers":    k.Brokers,
+		"group.id":             "testkit-reader",
+		"isolation.level":      "read_committed",
+		"enable.auto.commit":   false,
+		"enable.partition.eof": true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	md, err := c.GetMetadata(&topic, false, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []kafka.TopicPartition
+	for _, p := range md.Topics[topic].Partitions {
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.OffsetBeginning})
+	}
+	if err := c.Assign(parts); err != nil {
+		t.Fatal(err)
+	}
+	var out []*kafka.Message
+	deadline := time.Now().Add(timeout)
+	lastRecord := time.Now()
+	eof := map[int32]bool{}
+	for time.Now().Before(deadline) {
+		if want >= 0 && len(out) >= want {
+			break
+		}
+		if want < 0 && len(eof) == len(parts) && time.Since(lastRecord) >= quietFor {
+			break
+		}
+		switch e := c.Poll(50).(type) {
+		case *kafka.Message:
+			out = append(out, e)
+			lastRecord = time.Now()
+			delete(eof, e.TopicPartition.Partition)
+		case kafka.PartitionEOF:
+			eof[e.Partition] = true
+		case kafka.Error:
+			t.Logf("reader: %v", e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].TopicPartition, out[j].TopicPartition
+		if a.Partition != b.Partition {
+			return a.Partition < b.Partition
+		}
+		return a.Offset < b.Offset
+	})
+	return out
+}
+
+// Header returns the value of the named header of m, or "".
+func Header(m *kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
