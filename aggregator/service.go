@@ -91,8 +91,6 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	logs := kafkaclient.EnableLogs(cm)
-	go kafkaclient.ForwardLogs(ctx, logs, s.logger, "admin")
 	admin, err := kafka.NewAdminClient(cm)
 	if err != nil {
 		return fmt.Errorf("aggregator: creating admin client: %w", err)

@@ -265,6 +265,7 @@ func (s *windowStage) commit(ctx context.Context) error {
 		return nil
 	}
 	emitted := s.txn.pending
+	s.logger.Debug("committing", "records", emitted, "offsets", len(tps))
 	if err := s.txn.commit(ctx, tps); err != nil {
 		return err
 	}

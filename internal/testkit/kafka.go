@@ -111,43 +111,46 @@ type Record struct {
 	Headers   []kafka.Header
 }
 
-// Produce writes records to topic in order and waits until every one is
-// acknowledged, failing the test otherwise. It returns them with their
-// partitions and offsets.
-func (k *Kafka) Produce(t testing.TB, topic string, records []Record) []kafka.TopicPartition {
+// Producer is a long-lived test producer using the Java (murmur2) partitioner.
+type Producer struct {
+	t        testing.TB
+	producer *kafka.Producer
+}
+
+// NewProducer returns a producer closed when the test ends.
+func (k *Kafka) NewProducer(t testing.TB) *Producer {
 	t.Helper()
 	p, err := kafka.NewProducer(&kafka.ConfigMap{
 		"bootstrap.servers":  k.Brokers,
 		"partitioner":        "murmur2_random",
 		"enable.idempotence": true,
-		"linger.ms":          5,
+		"linger.ms":          2,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	done := make(chan []kafka.TopicPartition)
-	go func() {
-		var out []kafka.TopicPartition
-		for ev := range p.Events() {
-			if m, ok := ev.(*kafka.Message); ok {
-				out = append(out, m.TopicPartition)
-				if len(out) == len(records) {
-					break
-				}
-			}
-		}
-		done <- out
-	}()
-	for _, r := range records {
+	t.Cleanup(p.Close)
+	return &Producer{t: t, producer: p}
+}
+
+// Send writes records to topic in order and waits until every one is
+// acknowledged, failing the test otherwise. It returns where each record was
+// stored, in the order of records.
+func (p *Producer) Send(topic string, records []Record) []kafka.TopicPartition {
+	p.t.Helper()
+	if len(records) == 0 {
+		return nil
+	}
+	reports := make(chan kafka.Event, len(records))
+	for i, r := range records {
 		partition := r.Partition
 		if partition < 0 {
 			partition = kafka.PartitionAny
 		}
 		msg := &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition},
-			Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers}
+			Key: r.Key, Value: r.Value, Timestamp: r.Timestamp, Headers: r.Headers, Opaque: i}
 		for {
-			err := p.Produce(msg, nil)
+			err := p.producer.Produce(msg, reports)
 			if err == nil {
 				break
 			}
@@ -155,24 +158,30 @@ func (k *Kafka) Produce(t testing.TB, topic string, records []Record) []kafka.To
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			t.Fatalf("producing: %v", err)
+			p.t.Fatalf("producing: %v", err)
 		}
 	}
-	if len(records) == 0 {
-		return nil
-	}
-	select {
-	case out := <-done:
-		for _, tp := range out {
-			if tp.Error != nil {
-				t.Fatalf("delivery failed: %v", tp.Error)
+	out := make([]kafka.TopicPartition, len(records))
+	timeout := time.After(60 * time.Second)
+	for range records {
+		select {
+		case ev := <-reports:
+			m := ev.(*kafka.Message)
+			if m.TopicPartition.Error != nil {
+				p.t.Fatalf("delivery failed: %v", m.TopicPartition.Error)
 			}
+			out[m.Opaque.(int)] = m.TopicPartition
+		case <-timeout:
+			p.t.Fatalf("produce to %s: deliveries not confirmed within 60s", topic)
 		}
-		return out
-	case <-time.After(60 * time.Second):
-		t.Fatalf("produce to %s: deliveries not confirmed within 60s", topic)
-		return nil
 	}
+	return out
+}
+
+// Produce writes records to topic with a producer of its own; see Send.
+func (k *Kafka) Produce(t testing.TB, topic string, records []Record) []kafka.TopicPartition {
+	t.Helper()
+	return k.NewProducer(t).Send(topic, records)
 }
 
 // ReadCommitted reads topic from the beginning as a read_committed reader
@@ -192,19 +201,26 @@ func (k *Kafka) ReadCommitted(t testing.TB, topic string, want int, quietFor, ti
 		t.Fatal(err)
 	}
 	defer c.Close()
-	md, err := c.GetMetadata(&topic, false, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	deadline := time.Now().Add(timeout)
 	var parts []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.OffsetBeginning})
+	for len(parts) == 0 { // the topic may not have been created yet
+		md, err := c.GetMetadata(&topic, false, 10000)
+		if err == nil {
+			for _, p := range md.Topics[topic].Partitions {
+				parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.OffsetBeginning})
+			}
+		}
+		if len(parts) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("topic %s does not exist after %v", topic, timeout)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	if err := c.Assign(parts); err != nil {
 		t.Fatal(err)
 	}
 	var out []*kafka.Message
-	deadline := time.Now().Add(timeout)
 	lastRecord := time.Now()
 	eof := map[int32]bool{}
 	for time.Now().Before(deadline) {
@@ -243,4 +259,34 @@ func Header(m *kafka.Message, key string) string {
 		}
 	}
 	return ""
+}
+
+
+// CommittedTotal returns the sum over topic's partitions of group's committed
+// offsets (partitions with none count 0): a cheap measure of a group's progress.
+func (k *Kafka) CommittedTotal(t testing.TB, group, topic string, partitions int) int64 {
+	t.Helper()
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": k.Brokers, "group.id": group})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tps := make([]kafka.TopicPartition, partitions)
+	for i := range tps {
+		tps[i] = kafka.TopicPartition{Topic: &topic, Partition: int32(i)}
+	}
+	committed, err := c.Committed(tps, 10000)
+	if kerr, ok := err.(kafka.Error); ok && kerr.Code() == kafka.ErrGroupIDNotFound {
+		return 0 // nothing committed yet
+	}
+	if err != nil {
+		t.Fatalf("committed offsets of %s: %v", group, err)
+	}
+	var total int64
+	for _, tp := range committed {
+		if tp.Offset >= 0 {
+			total += int64(tp.Offset)
+		}
+	}
+	return total
 }
