@@ -43,10 +43,10 @@ func newHarness(t *testing.T, partitions int) *harness {
 	t.Logf("kafka: %s at %s", k.Kind, k.Brokers)
 	h := &harness{
 		t: t, kafka: k, partitions: partitions,
-		input:  testkit.UniqueName(t, "trades"),
-		group:  testkit.UniqueName(t, "agg"),
-		size:   2 * time.Second,
-		idle:   time.Second,
+		input: testkit.UniqueName(t, "trades"),
+		group: testkit.UniqueName(t, "agg"),
+		size:  2 * time.Second,
+		idle:  time.Second,
 	}
 	h.output = h.input + "-2s"
 	h.dlq = h.input + ".dlq"

@@ -261,7 +261,6 @@ func Header(m *kafka.Message, key string) string {
 	return ""
 }
 
-
 // CommittedTotal returns the sum over topic's partitions of group's committed
 // offsets (partitions with none count 0): a cheap measure of a group's progress.
 func (k *Kafka) CommittedTotal(t testing.TB, group, topic string, partitions int) int64 {
