@@ -1,0 +1,298 @@
+// Package sink is the service that applies the compacted trades-2s topic to
+// Redis: a latest-value snapshot per ISIN, a Pub/Sub message per update and
+// an optional stream, each update checked and applied in one atomic script so
+// that Redis never goes back to an older window, with Kafka offsets committed
+// only after Redis acknowledged.
+package sink
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"tickcompact/internal/configload"
+	"tickcompact/internal/kafkaclient"
+)
+
+// serviceName picks the config file configs/sink.yaml and the SINK_
+// environment prefix.
+const serviceName = "sink"
+
+// Config is the sink's configuration. Keys are the contract's; see
+// configs/sink.yaml for each one's default and meaning.
+type Config struct {
+	Kafka KafkaConfig `mapstructure:"kafka"`
+	Input InputConfig `mapstructure:"input"`
+	Redis RedisConfig `mapstructure:"redis"`
+	HTTP  HTTPConfig  `mapstructure:"http"`
+	Log   LogConfig   `mapstructure:"log"`
+}
+
+// KafkaConfig says how to reach the cluster.
+type KafkaConfig struct {
+	// Brokers is the bootstrap list, comma-separated host:port.
+	Brokers string `mapstructure:"brokers"`
+	// Properties are passed to librdkafka as-is (security.protocol, sasl.*,
+	// ssl.*, tuning).
+	Properties map[string]string `mapstructure:"properties"`
+}
+
+// InputConfig describes the compacted topic the sink reads.
+type InputConfig struct {
+	// Topic is the aggregator's output topic.
+	Topic string `mapstructure:"topic"`
+	// Group is the consumer group shared by every sink instance.
+	Group string `mapstructure:"group"`
+	// Start is where a group with no committed offsets begins: earliest or latest.
+	Start string `mapstructure:"start"`
+}
+
+// RedisConfig says how to reach Redis and what to write there.
+type RedisConfig struct {
+	// Addr is one host:port, or a comma-separated seed list for Cluster (more
+	// than one address) or Sentinel (with MasterName).
+	Addr string `mapstructure:"addr"`
+	// MasterName, when set, makes Addr a list of Sentinels serving this master.
+	MasterName string `mapstructure:"master_name"`
+	// Cluster forces Redis Cluster mode even with a single seed address.
+	Cluster bool `mapstructure:"cluster"`
+	// Username is the ACL user; empty is the default user.
+	Username string `mapstructure:"username"`
+	// Password authenticates Username. It never appears in logs or errors.
+	Password string `mapstructure:"password"`
+	// DB is the database number (single node and Sentinel only).
+	DB int `mapstructure:"db"`
+	// TLS turns on TLS to Redis.
+	TLS bool `mapstructure:"tls"`
+	// TLSInsecureSkipVerify accepts any server certificate (tests only).
+	TLSInsecureSkipVerify bool `mapstructure:"tls_insecure_skip_verify"`
+	// TLSCAFile is a PEM file of CAs to verify the server with; empty uses the
+	// system's.
+	TLSCAFile string `mapstructure:"tls_ca_file"`
+	// Channel is the Pub/Sub channel each update is published to; "{isin}" in
+	// it is replaced by the record's ISIN, giving one channel per instrument.
+	Channel string `mapstructure:"channel"`
+	// SnapshotKey is the hash holding the latest value per ISIN; the hash
+	// SnapshotKey + ":window-end" holds each value's window end.
+	SnapshotKey string `mapstructure:"snapshot_key"`
+	// StreamKey, when set, is a stream each update is appended to.
+	StreamKey string `mapstructure:"stream_key"`
+	// StreamMaxLen is the approximate length the stream is trimmed to.
+	StreamMaxLen int64 `mapstructure:"stream_maxlen"`
+	// BatchSize caps the records sent to Redis in one pipeline.
+	BatchSize int `mapstructure:"batch_size"`
+	// Timeout bounds each dial, read and write to Redis.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// HTTPConfig describes the operational endpoints.
+type HTTPConfig struct {
+	// Addr is where /metrics, /healthz and /readyz are served.
+	Addr string `mapstructure:"addr"`
+}
+
+// LogConfig describes logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level"`
+	// Format is json or text.
+	Format string `mapstructure:"format"`
+}
+
+// WindowEndSuffix is appended to the snapshot key to name the companion hash
+// of window ends.
+const WindowEndSuffix = ":window-end"
+
+// Defaults returns every key with its default: the one place defaults live.
+func Defaults() map[string]any {
+	return map[string]any{
+		"kafka.brokers":                  "localhost:9092",
+		"kafka.properties":               map[string]string{},
+		"input.topic":                    "trades-2s",
+		"input.group":                    "tickcompact-sink",
+		"input.start":                    "earliest",
+		"redis.addr":                     "127.0.0.1:6379",
+		"redis.master_name":              "",
+		"redis.cluster":                  false,
+		"redis.username":                 "",
+		"redis.password":                 "",
+		"redis.db":                       0,
+		"redis.tls":                      false,
+		"redis.tls_insecure_skip_verify": false,
+		"redis.tls_ca_file":              "",
+		"redis.channel":                  "trades:2s",
+		"redis.snapshot_key":             "trades:latest",
+		"redis.stream_key":               "",
+		"redis.stream_maxlen":            100000,
+		"redis.batch_size":               500,
+		"redis.timeout":                  3 * time.Second,
+		"http.addr":                      ":9102",
+		"log.level":                      "info",
+		"log.format":                     "json",
+	}
+}
+
+// LoadConfig reads the configuration from args (without the program name) and
+// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid).
+func LoadConfig(args, environ []string) (Config, error) {
+	var cfg Config
+	if err := configload.Load(configload.Spec{Service: serviceName, Defaults: Defaults()}, args, environ, &cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// requiredConsumerProperties are set by the sink itself; correctness depends
+// on them, so kafka.properties may not name them.
+var requiredConsumerProperties = []string{"bootstrap.servers", "group.id", "isolation.level", "enable.auto.commit", "enable.auto.offset.store", "partition.assignment.strategy"}
+
+// Validate checks the configuration without any I/O; each error names its key.
+func (c Config) Validate() error {
+	invalid := configload.Invalid
+	switch {
+	case strings.TrimSpace(c.Kafka.Brokers) == "":
+		return invalid("kafka.brokers", "must not be empty")
+	case c.Input.Topic == "":
+		return invalid("input.topic", "must not be empty")
+	case c.Input.Group == "":
+		return invalid("input.group", "must not be empty")
+	case c.Input.Start != "earliest" && c.Input.Start != "latest":
+		return invalid("input.start", "%q: want earliest or latest", c.Input.Start)
+	case c.HTTP.Addr == "":
+		return invalid("http.addr", "must not be empty")
+	}
+	for _, k := range requiredConsumerProperties {
+		if _, ok := c.Kafka.Properties[k]; ok {
+			return invalid("kafka.properties", "%s is set by the sink itself and may not be overridden", k)
+		}
+	}
+	if err := c.Redis.validate(); err != nil {
+		return err
+	}
+	return validateLog(c.Log)
+}
+
+func (r RedisConfig) validate() error {
+	invalid := configload.Invalid
+	addrs := r.Addrs()
+	if len(addrs) == 0 {
+		return invalid("redis.addr", "must not be empty")
+	}
+	for _, a := range addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return invalid("redis.addr", "%q is not host:port", a)
+		}
+	}
+	switch {
+	case r.MasterName != "" && r.Cluster:
+		return invalid("redis.cluster", "cannot be combined with redis.master_name (Sentinel)")
+	case r.DB < 0:
+		return invalid("redis.db", "must not be negative")
+	case r.ClusterMode() && r.DB != 0:
+		return invalid("redis.db", "must be 0 with Redis Cluster (%d addresses in redis.addr)", len(addrs))
+	case !r.TLS && (r.TLSInsecureSkipVerify || r.TLSCAFile != ""):
+		return invalid("redis.tls", "must be true when redis.tls_insecure_skip_verify or redis.tls_ca_file is set")
+	case r.Channel == "":
+		return invalid("redis.channel", "must not be empty")
+	case r.SnapshotKey == "":
+		return invalid("redis.snapshot_key", "must not be empty")
+	case r.StreamKey != "" && r.StreamMaxLen <= 0:
+		return invalid("redis.stream_maxlen", "must be positive when redis.stream_key is set")
+	case r.StreamKey != "" && (r.StreamKey == r.SnapshotKey || r.StreamKey == r.WindowEndKey()):
+		return invalid("redis.stream_key", "must differ from redis.snapshot_key and its %s companion", WindowEndSuffix)
+	case r.BatchSize < 1 || r.BatchSize > 100000:
+		return invalid("redis.batch_size", "%d: want 1 to 100000", r.BatchSize)
+	case r.Timeout <= 0:
+		return invalid("redis.timeout", "must be positive")
+	}
+	if r.ClusterMode() {
+		return r.validateHashTags()
+	}
+	return nil
+}
+
+// validateHashTags checks that every key the script touches hashes to one
+// Cluster slot: a script may only touch keys of the slot it runs on.
+func (r RedisConfig) validateHashTags() error {
+	tag := HashTag(r.SnapshotKey)
+	if tag == "" {
+		return configload.Invalid("redis.snapshot_key",
+			"%q has no hash tag: with Redis Cluster the snapshot key, its %s companion and the stream key must share one, e.g. {trades}:latest",
+			r.SnapshotKey, WindowEndSuffix)
+	}
+	if r.StreamKey != "" && HashTag(r.StreamKey) != tag {
+		return configload.Invalid("redis.stream_key",
+			"%q must have the hash tag {%s} of redis.snapshot_key with Redis Cluster, e.g. {%s}:stream", r.StreamKey, tag, tag)
+	}
+	return nil
+}
+
+// HashTag returns the part of key Redis Cluster hashes when it has a hash tag:
+// the text between the first '{' and the next '}', when not empty. It returns
+// "" when key has no (non-empty) hash tag.
+func HashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return ""
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return ""
+	}
+	return key[open+1 : open+1+end]
+}
+
+// Addrs returns the addresses of redis.addr.
+func (r RedisConfig) Addrs() []string {
+	var out []string
+	for _, a := range strings.Split(r.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ClusterMode reports whether the client talks to a Redis Cluster.
+func (r RedisConfig) ClusterMode() bool {
+	return r.MasterName == "" && (r.Cluster || len(r.Addrs()) > 1)
+}
+
+// WindowEndKey is the companion hash holding each snapshot value's window end.
+func (r RedisConfig) WindowEndKey() string { return r.SnapshotKey + WindowEndSuffix }
+
+func validateLog(l LogConfig) error {
+	switch strings.ToLower(l.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return configload.Invalid("log.level", "%q: want debug, info, warn or error", l.Level)
+	}
+	if l.Format != "json" && l.Format != "text" {
+		return configload.Invalid("log.format", "%q: want json or text", l.Format)
+	}
+	return nil
+}
+
+// Secrets returns the configured credentials, for log redaction.
+func (c Config) Secrets() []string {
+	secrets := kafkaclient.Secrets(c.Kafka.Properties)
+	if c.Redis.Password != "" {
+		secrets = append(secrets, c.Redis.Password)
+	}
+	return secrets
+}
+
+// String describes the configuration for a start-up log line, without secrets.
+func (c Config) String() string {
+	mode := "single"
+	switch {
+	case c.Redis.MasterName != "":
+		mode = "sentinel"
+	case c.Redis.ClusterMode():
+		mode = "cluster"
+	}
+	return fmt.Sprintf("input=%s group=%s redis=%s mode=%s user=%q tls=%v channel=%s snapshot=%s stream=%q maxlen=%d batch=%d",
+		c.Input.Topic, c.Input.Group, c.Redis.Addr, mode, c.Redis.Username, c.Redis.TLS, c.Redis.Channel,
+		c.Redis.SnapshotKey, c.Redis.StreamKey, c.Redis.StreamMaxLen, c.Redis.BatchSize)
+}

@@ -1,0 +1,272 @@
+package sink
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"tickcompact/internal/configload"
+)
+
+// snapshotScript checks one update's window end against the stored one and,
+// when newer, writes the snapshot, publishes and appends to the stream, all
+// in one atomic step. See the file for its KEYS and ARGV.
+//
+//go:embed snapshot.lua
+var snapshotScript string
+
+// snapshotSHA is the SHA1 digest EVALSHA names the script by.
+var snapshotSHA = func() string {
+	sum := sha1.Sum([]byte(snapshotScript))
+	return hex.EncodeToString(sum[:])
+}()
+
+// ISINPlaceholder in redis.channel is replaced by the record's ISIN.
+const ISINPlaceholder = "{isin}"
+
+// Update is one trades-2s record to apply to Redis.
+type Update struct {
+	// ISIN is the record key: the snapshot field and, with {isin} in the
+	// channel name, the channel.
+	ISIN string
+	// WindowEnd is the record's window-end header, epoch milliseconds.
+	WindowEnd int64
+	// Value is the record value, stored and published unchanged.
+	Value []byte
+}
+
+// outcome is what became of one update in a batch.
+type outcome uint8
+
+const (
+	pending        outcome = iota // not acknowledged yet
+	outcomeWritten                // applied: snapshot written, published
+	outcomeStale                  // not newer than the stored window: nothing done
+)
+
+// RedisWriter applies batches of updates through one pipeline of EVALSHA
+// calls of the snapshot script. It is safe for use by one goroutine at a time.
+type RedisWriter struct {
+	client  redis.UniversalClient
+	keys    []string
+	channel string
+	perISIN bool
+	maxLen  string
+	// onReload, when set, is called each time the script is loaded again
+	// because Redis answered NOSCRIPT (its script cache was emptied).
+	onReload func()
+}
+
+// NewRedisWriter returns a writer for the keys, channel and stream of cfg,
+// using client, which it does not close.
+func NewRedisWriter(client redis.UniversalClient, cfg RedisConfig) *RedisWriter {
+	keys := []string{cfg.SnapshotKey, cfg.WindowEndKey()}
+	if cfg.StreamKey != "" {
+		keys = append(keys, cfg.StreamKey)
+	}
+	return &RedisWriter{
+		client:  client,
+		keys:    keys,
+		channel: cfg.Channel,
+		perISIN: strings.Contains(cfg.Channel, ISINPlaceholder),
+		maxLen:  strconv.FormatInt(cfg.StreamMaxLen, 10),
+	}
+}
+
+// Ping checks that Redis answers with the configured credentials.
+func (w *RedisWriter) Ping(ctx context.Context) error {
+	if err := w.client.Ping(ctx).Err(); err != nil {
+		return redisError("ping", err)
+	}
+	return nil
+}
+
+// LoadScript loads the snapshot script into Redis's script cache (on every
+// master, with Cluster). Writing works without it, as a NOSCRIPT answer makes
+// the writer load the script and retry, but loading up front saves that
+// round trip.
+func (w *RedisWriter) LoadScript(ctx context.Context) error {
+	sha, err := w.client.ScriptLoad(ctx, snapshotScript).Result()
+	if err != nil {
+		return redisError("loading the snapshot script", err)
+	}
+	if sha != snapshotSHA {
+		return fmt.Errorf("sink: redis: loaded script has SHA1 %s, want %s", sha, snapshotSHA)
+	}
+	return nil
+}
+
+// WriteBatch applies updates in order through one pipeline and returns how
+// many were written and how many were stale. An error means some updates may
+// not have been applied; applying the same batch again is safe, since the
+// script skips what is already stored. It is the sink's write path without
+// Kafka, for benchmarks.
+func (w *RedisWriter) WriteBatch(ctx context.Context, updates []Update) (written, stale int, err error) {
+	return w.apply(ctx, updates, make([]outcome, len(updates)))
+}
+
+// apply sends the updates whose outcome is pending in one pipeline, records
+// each acknowledged one's outcome and returns how many of them were newly
+// written or stale. When Redis lost its script cache, it reloads the script
+// and sends what is still pending once more. It returns nil when nothing is
+// left pending.
+func (w *RedisWriter) apply(ctx context.Context, updates []Update, outcomes []outcome) (written, stale int, err error) {
+	written, stale, noScript, err := w.pipeline(ctx, updates, outcomes)
+	if noScript {
+		if lerr := w.LoadScript(ctx); lerr != nil {
+			return written, stale, lerr
+		}
+		if w.onReload != nil {
+			w.onReload()
+		}
+		var moreWritten, moreStale int
+		moreWritten, moreStale, _, err = w.pipeline(ctx, updates, outcomes)
+		written, stale = written+moreWritten, stale+moreStale
+	}
+	return written, stale, err
+}
+
+// pipeline runs one pipeline over the pending updates. It returns the counts
+// of newly written and stale updates, whether any failed with NOSCRIPT, and
+// the first error.
+func (w *RedisWriter) pipeline(ctx context.Context, updates []Update, outcomes []outcome) (written, stale int, noScript bool, err error) {
+	pipe := w.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(updates))
+	sent := 0
+	for i, u := range updates {
+		if outcomes[i] != pending {
+			continue
+		}
+		channel := w.channel
+		if w.perISIN {
+			channel = strings.ReplaceAll(channel, ISINPlaceholder, u.ISIN)
+		}
+		cmds[i] = pipe.EvalSha(ctx, snapshotSHA, w.keys,
+			u.ISIN, strconv.FormatInt(u.WindowEnd, 10), u.Value, channel, w.maxLen)
+		sent++
+	}
+	if sent == 0 {
+		return 0, 0, false, nil
+	}
+	// Exec's error is the first failed command's, or one from before any
+	// command ran (a refused AUTH): each command is checked below, and one
+	// left without reply nor error takes Exec's.
+	_, execErr := pipe.Exec(ctx)
+	var firstErr error
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		applied, cerr := cmd.Int64()
+		if cmd.Err() == nil && cmd.Val() == nil {
+			cerr = execErr
+			if cerr == nil {
+				cerr = errors.New("no reply to EVALSHA")
+			}
+		}
+		switch {
+		case cerr == nil && applied == 1:
+			outcomes[i] = outcomeWritten
+			written++
+		case cerr == nil && applied == 0:
+			outcomes[i] = outcomeStale
+			stale++
+		case cerr == nil:
+			if firstErr == nil {
+				firstErr = fmt.Errorf("unexpected script result %d", applied)
+			}
+		case redis.HasErrorPrefix(cerr, "NOSCRIPT"):
+			noScript = true
+		case firstErr == nil:
+			firstErr = cerr
+		}
+	}
+	switch {
+	case firstErr != nil:
+		return written, stale, noScript, redisError("applying batch", firstErr)
+	case noScript:
+		return written, stale, true, redisError("applying batch", errors.New("NOSCRIPT: script cache empty"))
+	}
+	return written, stale, false, nil
+}
+
+// ErrRedisAuth is wrapped by errors that Redis refused the credentials or the
+// user's permissions: waiting does not fix those, the configuration must.
+var ErrRedisAuth = errors.New("redis refused the credentials or permissions (check redis.username and redis.password and the user's ACL)")
+
+func redisError(op string, err error) error {
+	if isAuthError(err) {
+		return fmt.Errorf("sink: redis: %s: %w: %w", op, ErrRedisAuth, err)
+	}
+	return fmt.Errorf("sink: redis: %s: %w", op, err)
+}
+
+func isAuthError(err error) bool {
+	for _, prefix := range []string{"WRONGPASS", "NOAUTH", "NOPERM"} {
+		if redis.HasErrorPrefix(err, prefix) || strings.Contains(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// redisOptions translates cfg into go-redis options, reading the CA file when
+// one is named. A CA file that cannot be used is a configuration error.
+func redisOptions(cfg RedisConfig) (*redis.UniversalOptions, error) {
+	opts := &redis.UniversalOptions{
+		Addrs:         cfg.Addrs(),
+		MasterName:    cfg.MasterName,
+		IsClusterMode: cfg.ClusterMode(),
+		ClientName:    "tickcompact-sink",
+		Username:      cfg.Username,
+		Password:      cfg.Password,
+		DB:            cfg.DB,
+		DialTimeout:   cfg.Timeout,
+		ReadTimeout:   cfg.Timeout,
+		WriteTimeout:  cfg.Timeout,
+		// The sink retries whole batches with its own capped backoff, so the
+		// client's retries are kept short: a dead server is reported quickly.
+		MaxRetries:            1,
+		DialerRetries:         1,
+		ContextTimeoutEnabled: true,
+		// Protocol 2: RESP3 push handling adds nothing to a writer.
+		Protocol: 2,
+	}
+	if cfg.TLS {
+		tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in for tests
+		if cfg.TLSCAFile != "" {
+			pem, err := os.ReadFile(cfg.TLSCAFile)
+			if err != nil {
+				return nil, configload.Invalid("redis.tls_ca_file", "%v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, configload.Invalid("redis.tls_ca_file", "%s holds no PEM certificate", cfg.TLSCAFile)
+			}
+			tlsConfig.RootCAs = pool
+		}
+		opts.TLSConfig = tlsConfig
+	}
+	return opts, nil
+}
+
+// NewRedisClient returns a go-redis client for cfg: single node, Sentinel
+// (redis.master_name) or Cluster (several addresses or redis.cluster). It
+// performs no network I/O; connections are made on first use.
+func NewRedisClient(cfg RedisConfig) (redis.UniversalClient, error) {
+	opts, err := redisOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewUniversalClient(opts), nil
+}

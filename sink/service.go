@@ -1,0 +1,204 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"tickcompact/internal/kafkaclient"
+	"tickcompact/internal/opsserver"
+)
+
+// Service is one sink instance. New binds its HTTP port; Run connects to
+// Kafka and Redis and works until its context ends.
+type Service struct {
+	cfg       Config
+	logger    *slog.Logger
+	metrics   *metrics
+	ready     *readiness
+	http      *opsserver.Server
+	redisOpts *redis.UniversalOptions
+	// healthInterval is how often an idle sink PINGs Redis; tests lengthen
+	// it to make an outage be found by a pending batch instead.
+	healthInterval time.Duration
+}
+
+// New validates cfg, prepares the Redis client's options (reading the TLS CA
+// file) and binds the HTTP address, so a bad configuration or a taken port
+// fails before anything connects.
+func New(cfg Config, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := redisOptions(cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: newReadiness(cfg.Secrets()),
+		redisOpts: opts, healthInterval: defaultHealthInterval}
+	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check)
+	if err != nil {
+		return nil, fmt.Errorf("sink: %w", err)
+	}
+	s.http = srv
+	return s, nil
+}
+
+// HTTPAddr is the address /metrics, /healthz and /readyz are served on.
+func (s *Service) HTTPAddr() string { return s.http.Addr() }
+
+// Run runs the sink until ctx is done (a clean stop returns nil) or a fatal
+// Kafka error. Redis outages are not fatal: the sink pauses and retries. On
+// return, no offset was committed for a record Redis did not acknowledge.
+func (s *Service) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.http.Serve(ctx) })
+	g.Go(func() error { return s.consume(ctx) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Client settings. consumerTuning may be overridden through kafka.properties;
+// consumerRequired may not, as correctness depends on it.
+var consumerTuning = kafka.ConfigMap{
+	"session.timeout.ms":    10000, // a killed instance's partitions move within seconds
+	"heartbeat.interval.ms": 2000,
+	"fetch.wait.max.ms":     50,
+}
+
+func (s *Service) consume(ctx context.Context) error {
+	client := redis.NewUniversalClient(s.redisOpts)
+	defer client.Close()
+	writer := NewRedisWriter(client, s.cfg.Redis)
+	writer.onReload = func() {
+		s.metrics.scriptReloads.Inc()
+		s.logger.Info("redis answered NOSCRIPT (restarted?): snapshot script reloaded")
+	}
+
+	ccm, err := kafkaclient.ConfigMap(s.cfg.Kafka.Brokers, consumerTuning, s.cfg.Kafka.Properties, kafka.ConfigMap{
+		"group.id":                      s.cfg.Input.Group,
+		"client.id":                     "tickcompact-sink",
+		"isolation.level":               "read_committed",
+		"enable.auto.commit":            false,
+		"enable.auto.offset.store":      false,
+		"partition.assignment.strategy": "cooperative-sticky",
+		"auto.offset.reset":             s.cfg.Input.Start,
+	})
+	if err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer")
+	consumer, err := kafka.NewConsumer(ccm)
+	if err != nil {
+		return fmt.Errorf("sink: creating consumer: %w", err)
+	}
+	loop := &consumerLoop{
+		cfg:      s.cfg,
+		topic:    s.cfg.Input.Topic,
+		logger:   s.logger,
+		metrics:  s.metrics,
+		ready:    s.ready,
+		consumer: consumer,
+		writer:   writer,
+		assigned: map[int32]bool{},
+
+		healthInterval: s.healthInterval,
+	}
+	s.prepareRedis(ctx, loop)
+	s.ready.started.Store(true)
+	return loop.run(ctx)
+}
+
+// prepareRedis checks Redis and loads the script once at start-up. A failure
+// is not fatal: the loop starts paused and retries with backoff.
+func (s *Service) prepareRedis(ctx context.Context, loop *consumerLoop) {
+	pingCtx, cancel := context.WithTimeout(ctx, s.cfg.Redis.Timeout)
+	defer cancel()
+	err := loop.writer.Ping(pingCtx)
+	if err == nil {
+		err = loop.writer.LoadScript(pingCtx)
+	}
+	if err != nil {
+		loop.redisFailed(err)
+		return
+	}
+	loop.redisOK()
+	s.logger.Info("redis ready; snapshot script loaded", "sha1", snapshotSHA)
+}
+
+// readiness is what /readyz reports, updated by the consumer goroutine.
+type readiness struct {
+	started    atomic.Bool
+	redisError atomic.Pointer[string]
+	paused     atomic.Bool
+	kafkaDown  atomic.Bool
+	assigned   atomic.Int32
+	redact     *strings.Replacer
+}
+
+func newReadiness(secrets []string) *readiness {
+	var pairs []string
+	for _, s := range secrets {
+		if s != "" {
+			pairs = append(pairs, s, "[REDACTED]")
+		}
+	}
+	r := &readiness{redact: strings.NewReplacer(pairs...)}
+	notChecked := "redis not checked yet"
+	r.redisError.Store(&notChecked)
+	return r
+}
+
+// setRedisError records the outcome of the last exchange with Redis; nil is
+// success.
+func (r *readiness) setRedisError(err error) {
+	msg := ""
+	if err != nil {
+		// The reason is served over HTTP, outside the log redaction.
+		msg = r.redact.Replace(err.Error())
+	}
+	r.redisError.Store(&msg)
+}
+
+func (r *readiness) check() error {
+	if !r.started.Load() {
+		return errors.New("starting")
+	}
+	if msg := *r.redisError.Load(); msg != "" {
+		return fmt.Errorf("redis: %s", msg)
+	}
+	switch {
+	case r.paused.Load():
+		return errors.New("consumption paused while redis recovers")
+	case r.kafkaDown.Load():
+		return errors.New("kafka brokers unreachable")
+	case r.assigned.Load() == 0:
+		return errors.New("no input partitions assigned")
+	}
+	return nil
+}
+
+// redisLogger routes go-redis's own log lines into slog.
+type redisLogger struct{ logger *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.Log(ctx, slog.LevelWarn, fmt.Sprintf(format, v...), "component", "go-redis")
+}
+
+// RouteRedisLogs sends go-redis's own log lines (connection pool notices) to
+// logger, which redacts secrets. go-redis's logger is process-wide, so the
+// command calls this once, not the service.
+func RouteRedisLogs(logger *slog.Logger) {
+	redis.SetLogger(redisLogger{logger: logger})
+}
