@@ -232,6 +232,11 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Tests kill consumers and want their partitions to move within seconds.
+group.min.session.timeout.ms=1000
+# Fault tests freeze a producer past its transaction timeout; abort such
+# transactions promptly (defaults: 10 s check interval).
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 default.replication.factor=1
 min.insync.replicas=1
 log.retention.hours=168
