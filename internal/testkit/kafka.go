@@ -125,6 +125,7 @@ func (k *Kafka) NewProducer(t testing.TB) *Producer {
 		"partitioner":        "murmur2_random",
 		"enable.idempotence": true,
 		"linger.ms":          2,
+		"log_level":          4,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +197,7 @@ func (k *Kafka) ReadCommitted(t testing.TB, topic string, want int, quietFor, ti
 		"isolation.level":      "read_committed",
 		"enable.auto.commit":   false,
 		"enable.partition.eof": true,
+		"log_level":            4,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +267,7 @@ func Header(m *kafka.Message, key string) string {
 // offsets (partitions with none count 0): a cheap measure of a group's progress.
 func (k *Kafka) CommittedTotal(t testing.TB, group, topic string, partitions int) int64 {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": k.Brokers, "group.id": group})
+	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": k.Brokers, "group.id": group, "log_level": 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,42 @@
+# tickcompact: see README.md. Everything a fresh machine needs is installed from here.
+GO ?= go
+export CGO_ENABLED := 1
+
+.PHONY: all build test test-integration demo bench fuzz deps-redis kafka-start kafka-stop clean
+
+all: build
+
+## build: compile every command into bin/
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## deps-redis: install Debian's redis-server when missing (the sink tests need a real one)
+deps-redis:
+	@scripts/ensure-redis.sh
+
+## test: vet and the whole fast tier (embedded Kafka, real redis-server)
+test: deps-redis
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+## test-integration: every TestE2E* scenario against a real Apache Kafka broker (needs Java 17+ and Maven)
+test-integration: deps-redis
+	scripts/integration.sh
+
+## demo: the whole pipeline in one process with an embedded broker and Redis; ARGS="--rate 2000" to pass flags
+demo:
+	$(GO) run ./cmd/demo $(ARGS)
+
+## fuzz: fuzz the trade parser for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./aggregator/trade/
+
+## kafka-start / kafka-stop: a real single-node broker on 127.0.0.1:19092 for manual runs
+kafka-start:
+	scripts/kafka-local.sh start
+kafka-stop:
+	scripts/kafka-local.sh stop
+
+clean:
+	rm -rf bin/
