@@ -8,9 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
-
-	"github.com/valyala/fastjson"
 
 	"tickcompact/aggregator/window"
 	"tickcompact/internal/isin"
@@ -51,11 +50,11 @@ type Fields struct {
 	MaxFuture time.Duration
 }
 
-// Parser extracts trades. It reuses its buffers, so one Parser must serve one
-// goroutine; after warm-up, parsing a valid record does not allocate.
+// Parser extracts trades. After warm-up, parsing a valid record with the
+// event time from the record timestamp or an epoch-milliseconds field does not
+// allocate. A Parser holds no state between calls.
 type Parser struct {
 	fields Fields
-	json   fastjson.Parser
 }
 
 // NewParser returns a parser for fields.
@@ -67,20 +66,24 @@ func NewParser(fields Fields) *Parser { return &Parser{fields: fields} }
 // returned as *Rejection.
 func (p *Parser) Parse(value []byte, recordTime int64, now time.Time) (window.ISIN, int64, *Rejection) {
 	var id window.ISIN
-	doc, err := p.json.ParseBytes(value)
+	isinField, timeField, err := scanTrade(value, p.fields.ISIN, p.fields.Time)
 	if err != nil {
 		return id, 0, &Rejection{Reason: InvalidJSON, Err: err}
 	}
-	if doc.Type() != fastjson.TypeObject {
-		return id, 0, &Rejection{Reason: InvalidJSON, Err: fmt.Errorf("value is a JSON %s, not an object", doc.Type())}
-	}
-	field := doc.Get(p.fields.ISIN)
-	if field == nil || field.Type() == fastjson.TypeNull {
+	switch isinField.kind {
+	case kindNone, kindNull:
 		return id, 0, &Rejection{Reason: MissingISIN, Err: fmt.Errorf("no %q field", p.fields.ISIN)}
+	case kindString:
+	default:
+		return id, 0, &Rejection{Reason: InvalidISIN, Err: fmt.Errorf("field %q is a JSON %s, not a string", p.fields.ISIN, isinField.kind)}
 	}
-	raw, err := field.StringBytes()
-	if err != nil {
-		return id, 0, &Rejection{Reason: InvalidISIN, Err: fmt.Errorf("field %q is a JSON %s, not a string", p.fields.ISIN, field.Type())}
+	raw := isinField.raw
+	if isinField.escaped {
+		s, err := unescape(raw)
+		if err != nil {
+			return id, 0, &Rejection{Reason: InvalidISIN, Err: err}
+		}
+		raw = []byte(s)
 	}
 	if !isin.Valid(raw) {
 		return id, 0, &Rejection{Reason: InvalidISIN, Err: fmt.Errorf("%q is not an ISO 6166 ISIN with a valid check digit", clip(raw))}
@@ -89,7 +92,7 @@ func (p *Parser) Parse(value []byte, recordTime int64, now time.Time) (window.IS
 
 	eventTime := recordTime
 	if p.fields.Time != "" {
-		eventTime, err = p.timeField(doc)
+		eventTime, err = p.eventTime(timeField)
 		if err != nil {
 			return id, 0, &Rejection{Reason: InvalidTime, Err: err}
 		}
@@ -107,32 +110,61 @@ func (p *Parser) Parse(value []byte, recordTime int64, now time.Time) (window.IS
 // sanely: year 9999.
 const maxTime = 253402300799999
 
-func (p *Parser) timeField(doc *fastjson.Value) (int64, error) {
-	field := doc.Get(p.fields.Time)
-	if field == nil {
-		return 0, fmt.Errorf("no %q field", p.fields.Time)
-	}
-	switch field.Type() {
-	case fastjson.TypeNumber:
-		f, err := field.Float64()
-		if err != nil || f != math.Trunc(f) || f <= 0 || f > maxTime {
-			return 0, fmt.Errorf("field %q = %s is not a positive whole number of epoch milliseconds", p.fields.Time, field)
+// eventTime reads the time field: epoch milliseconds or an RFC 3339 string.
+func (p *Parser) eventTime(f field) (int64, error) {
+	name := p.fields.Time
+	switch f.kind {
+	case kindNone:
+		return 0, fmt.Errorf("no %q field", name)
+	case kindNumber:
+		ms, ok := wholeNumber(f.raw)
+		if !ok || ms <= 0 || ms > maxTime {
+			return 0, fmt.Errorf("field %q = %s is not a positive whole number of epoch milliseconds", name, clip(f.raw))
 		}
-		return int64(f), nil
-	case fastjson.TypeString:
-		s, _ := field.StringBytes()
-		t, err := time.Parse(time.RFC3339Nano, string(s))
+		return ms, nil
+	case kindString:
+		s := string(f.raw)
+		if f.escaped {
+			var err error
+			if s, err = unescape(f.raw); err != nil {
+				return 0, fmt.Errorf("field %q: %w", name, err)
+			}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return 0, fmt.Errorf("field %q: %w", p.fields.Time, err)
+			return 0, fmt.Errorf("field %q: %w", name, err)
 		}
 		ms := t.UnixMilli()
 		if ms <= 0 || ms > maxTime {
-			return 0, fmt.Errorf("field %q = %q is out of range", p.fields.Time, clip(s))
+			return 0, fmt.Errorf("field %q = %q is out of range", name, clip(f.raw))
 		}
 		return ms, nil
 	default:
-		return 0, fmt.Errorf("field %q is a JSON %s, want a number or an RFC 3339 string", p.fields.Time, field.Type())
+		return 0, fmt.Errorf("field %q is a JSON %s, want a number or an RFC 3339 string", name, f.kind)
 	}
+}
+
+// wholeNumber returns the integer a JSON number denotes, when it denotes one
+// that fits: plain digits directly, other forms (1.7e12, 5.0) through float
+// parsing.
+func wholeNumber(raw []byte) (int64, bool) {
+	var n int64
+	plain := len(raw) > 0 && len(raw) <= 18
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			plain = false
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if plain {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) > maxTime {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // clip shortens hostile values before they go into error headers and logs.

@@ -1,9 +1,12 @@
 package trade
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 var now = time.UnixMilli(1_764_000_000_000)
@@ -118,4 +121,70 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzScanMatchesEncodingJSON checks the scanner's notion of valid JSON
+// against encoding/json's, and the fields it picks out against a decode.
+func FuzzScanMatchesEncodingJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"isin":"KR7005930003","ts":1763999999000}`, `{"a":[1,2,{"b":null}],"isin":"x\u0041"}`,
+		`{"isin":1e5}`, `{"is\u0069n":"KR7005930003"}`, `[]`, `{}`, ` {"a":-0.5e-3} `, `{"a":01}`,
+		`{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `{"a":1,}`, `{"a" 1}`, `"x"`, `{"isin":"a","isin":"b"}`,
+		`{"a":tru}`, `{"a":[1 2]}`, `{"a":"\x"}`, "{\"a\":\"\t\"}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		isinField, timeField, err := scanTrade(data, "isin", "ts")
+		valid := json.Valid(data)
+		var obj map[string]json.RawMessage
+		isObject := valid && json.Unmarshal(data, &obj) == nil
+		switch {
+		case err == nil && !isObject:
+			t.Fatalf("scanner accepted %q; encoding/json: valid=%v object=%v", data, valid, isObject)
+		case errors.Is(err, errNotObject) && (!valid || isObject):
+			t.Fatalf("scanner says valid non-object for %q; encoding/json: valid=%v object=%v", data, valid, isObject)
+		case err != nil && !errors.Is(err, errNotObject) && valid:
+			t.Fatalf("scanner rejected valid JSON %q: %v", data, err)
+		}
+		if err != nil {
+			return
+		}
+		checkField(t, data, "isin", obj["isin"], isinField)
+		checkField(t, data, "ts", obj["ts"], timeField)
+	})
+}
+
+func checkField(t *testing.T, data []byte, name string, want json.RawMessage, got field) {
+	t.Helper()
+	if want == nil {
+		if got.kind != kindNone {
+			t.Fatalf("%q: scanner found %s field %q that encoding/json does not", data, name, got.raw)
+		}
+		return
+	}
+	switch got.kind {
+	case kindString:
+		var ws string
+		if json.Unmarshal(want, &ws) != nil {
+			t.Fatalf("%q: %s is a string to the scanner, not to encoding/json (%s)", data, name, want)
+		}
+		gs := string(got.raw)
+		if got.escaped {
+			gs, _ = unescape(got.raw)
+		}
+		// encoding/json decodes invalid UTF-8 to U+FFFD; either way such a
+		// value is no ISIN and no RFC 3339 time.
+		if gs != ws && utf8.ValidString(gs) {
+			t.Fatalf("%q: %s = %q, encoding/json says %q", data, name, gs, ws)
+		}
+	case kindNumber:
+		if string(got.raw) != strings.TrimSpace(string(want)) {
+			t.Fatalf("%q: %s number %q, encoding/json says %s", data, name, got.raw, want)
+		}
+	case kindNull:
+		if strings.TrimSpace(string(want)) != "null" {
+			t.Fatalf("%q: %s null, encoding/json says %s", data, name, want)
+		}
+	}
 }
