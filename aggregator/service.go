@@ -91,7 +91,16 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	admin, err := kafka.NewAdminClient(cm)
+	// An admin client made from a producer shares its log channel, so
+	// librdkafka's messages (an authentication failure, say) reach slog.
+	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(cm), s.logger, "admin", s.ready.watchLogs)
+	producer, err := kafka.NewProducer(cm)
+	if err != nil {
+		return fmt.Errorf("aggregator: creating admin client: %w", err)
+	}
+	defer producer.Close()
+	go s.watchClientErrors(producer.Events(), "admin")
+	admin, err := kafka.NewAdminClientFromProducer(producer)
 	if err != nil {
 		return fmt.Errorf("aggregator: creating admin client: %w", err)
 	}
@@ -112,6 +121,7 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 		}
 	}
 	s.ready.lastError.Store("")
+	s.ready.kafkaAnswered()
 	outputPartitions := cfg.Output.Partitions
 	if outputPartitions == 0 {
 		outputPartitions = inputPartitions
@@ -197,8 +207,8 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 		slot.Release()
 		return nil, nil, nil, err
 	}
-	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer")
-	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer")
+	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer", s.ready.watchLogs)
+	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer", s.ready.watchLogs)
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
 		slot.Release()
@@ -210,7 +220,7 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 		slot.Release()
 		return nil, nil, nil, fmt.Errorf("aggregator: creating producer: %w", err)
 	}
-	go s.logProducerErrors(producer, client)
+	go s.watchClientErrors(producer.Events(), client+"-producer")
 	s.logger.Info("kafka clients created", "stage", client, "group", group, "transactional_id", txnID)
 	cleanup := func() {
 		producer.Close()
@@ -219,12 +229,14 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 	return consumer, &transactor{producer: producer, consumer: consumer, logger: s.logger.With("stage", client), metrics: s.metrics}, cleanup, nil
 }
 
-// logProducerErrors drains the producer's event channel (delivery reports are
-// off, so only errors arrive) until the producer closes.
-func (s *Service) logProducerErrors(p *kafka.Producer, client string) {
-	for ev := range p.Events() {
+// watchClientErrors drains a producer's event channel (delivery reports are
+// off, so only errors arrive) until the producer closes, logging errors and
+// making authentication failures the readiness reason.
+func (s *Service) watchClientErrors(events chan kafka.Event, client string) {
+	for ev := range events {
 		if e, ok := ev.(kafka.Error); ok {
-			s.logger.Warn("kafka producer error", "stage", client, "err", e, "code", e.Code().String(), "fatal", e.IsFatal())
+			s.ready.noteKafkaError(e)
+			s.logger.Warn("kafka client error", "client", client, "err", e, "code", e.Code().String(), "fatal", e.IsFatal())
 		}
 	}
 }

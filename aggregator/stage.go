@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
+	"tickcompact/internal/kafkaclient"
 )
 
 // windowStage consumes the (ISIN-keyed) input topic, feeds each partition's
@@ -54,28 +56,56 @@ type partitionState struct {
 	dirty     bool
 }
 
-// readiness is what /readyz reports, updated by the stage goroutine.
+// readiness is what /readyz reports, updated by the service's goroutines.
 type readiness struct {
 	initialized atomic.Bool
 	assigned    atomic.Int32
-	brokerDown  atomic.Bool
-	lastError   atomic.Value // string
+	// kafkaProblem is the last client error that stops progress (brokers
+	// down, authentication failed); cleared when Kafka answers again.
+	kafkaProblem atomic.Value // string
+	// lastError is the stage's own problem (waiting for the input topic,
+	// recovering from an aborted transaction).
+	lastError atomic.Value // string
 }
 
 func (r *readiness) check() error {
+	for _, v := range []*atomic.Value{&r.kafkaProblem, &r.lastError} {
+		if s, _ := v.Load().(string); s != "" {
+			return errors.New(s)
+		}
+	}
 	switch {
 	case !r.initialized.Load():
 		return errors.New("transactional producer not initialized")
-	case r.brokerDown.Load():
-		return errors.New("kafka brokers unreachable")
 	case r.assigned.Load() == 0:
 		return errors.New("no input partitions assigned")
 	}
-	if s, _ := r.lastError.Load().(string); s != "" {
-		return errors.New(s)
-	}
 	return nil
 }
+
+// noteKafkaError records client errors that explain why the service cannot
+// make progress.
+func (r *readiness) noteKafkaError(e kafka.Error) {
+	switch e.Code() {
+	case kafka.ErrAuthentication:
+		r.kafkaProblem.Store("kafka authentication failed (check kafka.properties sasl.*): " + e.Error())
+	case kafka.ErrAllBrokersDown:
+		// A failed authentication also takes every broker down; keep the cause.
+		if s, _ := r.kafkaProblem.Load().(string); !strings.HasPrefix(s, "kafka authentication failed") {
+			r.kafkaProblem.Store("kafka brokers unreachable: " + e.Error())
+		}
+	}
+}
+
+// watchLogs notes authentication failures that librdkafka only logs.
+func (r *readiness) watchLogs(ev kafka.LogEvent) {
+	if kafkaclient.AuthenticationFailed(ev) {
+		r.kafkaProblem.Store("kafka authentication failed (check kafka.properties sasl.*): " + ev.Message)
+	}
+}
+
+// kafkaAnswered clears the Kafka problem once a request succeeded.
+func (r *readiness) kafkaAnswered() { r.kafkaProblem.Store("") }
 
 const pollInterval = 100 * time.Millisecond
 
@@ -151,7 +181,7 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 	if ps == nil {
 		return nil // a record fetched before its partition was revoked
 	}
-	s.ready.brokerDown.Store(false)
+	s.ready.kafkaAnswered()
 	s.metrics.consumed.Inc()
 	offset := int64(msg.TopicPartition.Offset)
 	if ps.firstSeen < 0 {
@@ -282,6 +312,7 @@ func (s *windowStage) commit(ctx context.Context) error {
 	}
 	s.lastCommit = now
 	s.ready.lastError.Store("")
+	s.ready.kafkaAnswered()
 	return nil
 }
 
@@ -306,9 +337,7 @@ func (s *windowStage) handleError(e kafka.Error) error {
 	if e.IsFatal() {
 		return fmt.Errorf("%w: consumer: %v", errFatal, e)
 	}
-	if e.Code() == kafka.ErrAllBrokersDown {
-		s.ready.brokerDown.Store(true)
-	}
+	s.ready.noteKafkaError(e)
 	s.logger.Warn("kafka consumer error", "err", e, "code", e.Code().String())
 	return nil
 }

@@ -32,6 +32,80 @@ type Kafka struct {
 	Kind string
 	// Embedded is the in-process cluster, nil for a real broker.
 	Embedded *kfake.Cluster
+	// Properties are librdkafka properties every testkit client uses (SASL).
+	Properties map[string]string
+}
+
+// SASLBrokersEnv names the SASL_PLAINTEXT (SCRAM-SHA-512) listener of the real
+// cluster; its user and password come from KAFKA_SCRAM_USER and
+// KAFKA_SCRAM_PASSWORD (scripts/kafka-local.sh's defaults when unset).
+const SASLBrokersEnv = "TICKCOMPACT_TEST_SASL_BROKERS"
+
+// SASL is a cluster that requires SCRAM-SHA-512 authentication.
+type SASL struct {
+	*Kafka
+	User, Password string
+}
+
+// ClientProperties are the librdkafka properties a service needs to connect
+// with password (the right one or not).
+func (s *SASL) ClientProperties(password string) map[string]string {
+	return map[string]string{
+		"security.protocol": "SASL_PLAINTEXT",
+		"sasl.mechanism":    "SCRAM-SHA-512",
+		"sasl.username":     s.User,
+		"sasl.password":     password,
+	}
+}
+
+// StartKafkaSASL returns the real cluster's SASL listener when
+// TICKCOMPACT_TEST_BROKERS is set (failing the test when the SASL listener is
+// not named), or an embedded cluster that requires SCRAM-SHA-512.
+func StartKafkaSASL(t testing.TB) *SASL {
+	t.Helper()
+	if External() {
+		brokers := os.Getenv(SASLBrokersEnv)
+		if brokers == "" {
+			t.Fatalf("%s is set but %s is not: the SASL scenario cannot run against the real broker", BrokersEnv, SASLBrokersEnv)
+		}
+		s := &SASL{Kafka: &Kafka{Brokers: brokers, Kind: "apache-kafka"}, User: envOr("KAFKA_SCRAM_USER", "tickcompact"), Password: envOr("KAFKA_SCRAM_PASSWORD", "tickcompact-secret")}
+		s.Properties = s.ClientProperties(s.Password)
+		return s
+	}
+	s := &SASL{User: "tickcompact", Password: "scram-" + hex.EncodeToString(randomBytes(6))}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", s.User, s.Password))
+	if err != nil {
+		t.Fatalf("starting embedded kafka with SASL: %v", err)
+	}
+	t.Cleanup(c.Close)
+	s.Kafka = &Kafka{Brokers: strings.Join(c.ListenAddrs(), ","), Kind: "kfake", Embedded: c}
+	s.Properties = s.ClientProperties(s.Password)
+	return s
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// config returns a client configuration with the cluster's properties.
+func (k *Kafka) config(extra kafka.ConfigMap) *kafka.ConfigMap {
+	cm := kafka.ConfigMap{"bootstrap.servers": k.Brokers, "log_level": 4}
+	for key, v := range k.Properties {
+		cm[key] = v
+	}
+	for key, v := range extra {
+		cm[key] = v
+	}
+	return &cm
 }
 
 // StartKafka returns the real cluster named by TICKCOMPACT_TEST_BROKERS, or
@@ -60,8 +134,7 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // or group name no other test or run uses.
 func UniqueName(t testing.TB, prefix string) string {
 	t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
+	b := randomBytes(4)
 	name := unsafeName.ReplaceAllString(t.Name(), "-")
 	if len(name) > 80 {
 		name = name[:80]
@@ -73,7 +146,7 @@ func UniqueName(t testing.TB, prefix string) string {
 // its metadata is visible.
 func (k *Kafka) CreateTopic(t testing.TB, topic string, partitions int) {
 	t.Helper()
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": k.Brokers})
+	admin, err := kafka.NewAdminClient(k.config(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,13 +193,11 @@ type Producer struct {
 // NewProducer returns a producer closed when the test ends.
 func (k *Kafka) NewProducer(t testing.TB) *Producer {
 	t.Helper()
-	p, err := kafka.NewProducer(&kafka.ConfigMap{
-		"bootstrap.servers":  k.Brokers,
+	p, err := kafka.NewProducer(k.config(kafka.ConfigMap{
 		"partitioner":        "murmur2_random",
 		"enable.idempotence": true,
 		"linger.ms":          2,
-		"log_level":          4,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,14 +262,12 @@ func (k *Kafka) Produce(t testing.TB, topic string, records []Record) []kafka.To
 // partition and offset.
 func (k *Kafka) ReadCommitted(t testing.TB, topic string, want int, quietFor, timeout time.Duration) []*kafka.Message {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers":    k.Brokers,
+	c, err := kafka.NewConsumer(k.config(kafka.ConfigMap{
 		"group.id":             "testkit-reader",
 		"isolation.level":      "read_committed",
 		"enable.auto.commit":   false,
 		"enable.partition.eof": true,
-		"log_level":            4,
-	})
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +336,7 @@ func Header(m *kafka.Message, key string) string {
 // offsets (partitions with none count 0): a cheap measure of a group's progress.
 func (k *Kafka) CommittedTotal(t testing.TB, group, topic string, partitions int) int64 {
 	t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": k.Brokers, "group.id": group, "log_level": 4})
+	c, err := kafka.NewConsumer(k.config(kafka.ConfigMap{"group.id": group}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,132 @@
+package aggregator_test
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"tickcompact/internal/testkit"
+)
+
+// The aggregator connects through SASL/SCRAM set in kafka.properties (here
+// from the environment, as an operator would); with a wrong password it
+// reports not-ready with a clear reason and never prints the password.
+func TestE2ESASLAuth(t *testing.T) {
+	k := testkit.StartKafkaSASL(t)
+	t.Logf("kafka: %s with SASL/SCRAM-SHA-512 at %s", k.Kind, k.Brokers)
+	input := testkit.UniqueName(t, "trades")
+	k.CreateTopic(t, input, 2)
+
+	run := func(password string) (cmd *exec.Cmd, httpAddr string, logs *lockedBuffer) {
+		httpAddr = freeAddr(t)
+		logs = &lockedBuffer{}
+		cmd = exec.Command(testkit.Binary(t, "aggregator"))
+		cmd.Dir = t.TempDir()
+		cmd.Env = []string{
+			"AGGREGATOR_KAFKA_BROKERS=" + k.Brokers,
+			"AGGREGATOR_INPUT_TOPIC=" + input,
+			"AGGREGATOR_INPUT_GROUP=" + testkit.UniqueName(t, "agg"),
+			"AGGREGATOR_OUTPUT_TOPIC=" + input + "-2s",
+			"AGGREGATOR_OUTPUT_REPLICATION=1",
+			"AGGREGATOR_DLQ_TOPIC=" + input + ".dlq",
+			"AGGREGATOR_HTTP_ADDR=" + httpAddr,
+			"AGGREGATOR_LOG_LEVEL=debug",
+		}
+		for key, v := range k.ClientProperties(password) {
+			cmd.Env = append(cmd.Env, "AGGREGATOR_KAFKA_PROPERTIES_"+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))+"="+v)
+		}
+		cmd.Stdout, cmd.Stderr = logs, logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_, _ = cmd.Process.Wait()
+			}
+		})
+		return cmd, httpAddr, logs
+	}
+
+	// The right password: ready, and trades come out compacted.
+	good, goodAddr, goodLogs := run(k.Password)
+	waitReady(t, goodAddr, 200, 30*time.Second)
+	start := time.Now().Add(-time.Minute).Truncate(2 * time.Second)
+	k.Produce(t, input, trades(9, 200, 10, start, 10*time.Millisecond, 0))
+	if out := k.ReadCommitted(t, input+"-2s", 1, 0, 30*time.Second); len(out) == 0 {
+		t.Fatalf("no output through SASL\n%s", goodLogs.String())
+	}
+
+	// A wrong password: not ready, with the reason, and the process stays up.
+	wrong := "wrong-" + k.Password
+	bad, badAddr, badLogs := run(wrong)
+	body := waitReady(t, badAddr, 503, 30*time.Second)
+	time.Sleep(2 * time.Second)
+	if bad.ProcessState != nil {
+		t.Fatalf("aggregator exited on a wrong password: %v", bad.ProcessState)
+	}
+	if code, body2 := readyz(badAddr); code != 503 {
+		t.Fatalf("/readyz = %d %q with a wrong password", code, body2)
+	}
+	if !strings.Contains(body, "kafka authentication failed") {
+		t.Errorf("/readyz does not say authentication failed: %q", body)
+	}
+	if !strings.Contains(badLogs.String(), `"component":"librdkafka"`) || strings.Contains(badLogs.String(), "%3|") {
+		t.Errorf("librdkafka's logs are not routed through slog:\n%s", badLogs.String())
+	}
+
+	for _, cmd := range []*exec.Cmd{good, bad} {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	for name, logs := range map[string]string{"good": goodLogs.String(), "bad": badLogs.String()} {
+		for _, secret := range []string{k.Password, wrong} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("%s run: a password appears in the logs", name)
+			}
+		}
+	}
+	t.Logf("readyz with wrong password: %s", strings.TrimSpace(body))
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func readyz(addr string) (int, string) {
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitReady polls /readyz until it answers want, and returns the body.
+func waitReady(t *testing.T, addr string, want int, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var code int
+	var body string
+	for time.Now().Before(deadline) {
+		if code, body = readyz(addr); code == want {
+			return body
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("/readyz on %s: %d %q, want %d within %v", addr, code, body, want, timeout)
+	return ""
+}
