@@ -205,7 +205,7 @@ func (c *consumerLoop) handleMessage(msg *kafka.Message) {
 		c.logger.Warn("kafka message error", "partition", tp.Partition, "err", tp.Error)
 		return
 	}
-	c.ready.kafkaDown.Store(false)
+	c.ready.kafkaAnswered()
 	c.metrics.consumed.Inc()
 	c.batch.handled(tp.Partition, tp.Offset)
 	u, reason, detail := parseRecord(msg)
@@ -286,7 +286,7 @@ func (c *consumerLoop) checkKafka() {
 	}
 	c.lastKafkaCheck = time.Now()
 	if _, err := c.consumer.GetMetadata(&c.topic, false, 1000); err == nil {
-		c.ready.kafkaDown.Store(false)
+		c.ready.kafkaAnswered()
 	}
 }
 
@@ -341,7 +341,7 @@ func (c *consumerLoop) commit() {
 		return
 	}
 	c.metrics.commits.WithLabelValues("ok").Inc()
-	c.ready.kafkaDown.Store(false)
+	c.ready.kafkaAnswered()
 }
 
 // checkRedis PINGs an idle Redis so that an outage shows on /readyz and
@@ -451,7 +451,7 @@ func (c *consumerLoop) assign(parts []kafka.TopicPartition) {
 		c.assigned[tp.Partition] = true
 	}
 	c.repause()
-	c.ready.kafkaDown.Store(false)
+	c.ready.kafkaAnswered()
 	c.updateAssigned()
 	c.logger.Info("partitions assigned", "topic", c.topic, "partitions", partitionList(parts), "assigned", len(c.assigned), "paused", c.failing)
 }

@@ -98,7 +98,7 @@ func (s *Service) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
-	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer")
+	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer", s.ready.watchLogs)
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
 		return fmt.Errorf("sink: creating consumer: %w", err)
@@ -143,8 +143,11 @@ type readiness struct {
 	redisError atomic.Pointer[string]
 	paused     atomic.Bool
 	kafkaDown  atomic.Bool
-	assigned   atomic.Int32
-	redact     *strings.Replacer
+	// authFailure is librdkafka's message when the broker refused the SASL
+	// credentials; empty otherwise.
+	authFailure atomic.Value // string
+	assigned    atomic.Int32
+	redact      *strings.Replacer
 }
 
 func newReadiness(secrets []string) *readiness {
@@ -178,6 +181,9 @@ func (r *readiness) check() error {
 	if msg := *r.redisError.Load(); msg != "" {
 		return fmt.Errorf("redis: %s", msg)
 	}
+	if msg, _ := r.authFailure.Load().(string); msg != "" {
+		return fmt.Errorf("kafka authentication failed (check kafka.properties sasl.*): %s", r.redact.Replace(msg))
+	}
 	switch {
 	case r.paused.Load():
 		return errors.New("consumption paused while redis recovers")
@@ -187,6 +193,19 @@ func (r *readiness) check() error {
 		return errors.New("no input partitions assigned")
 	}
 	return nil
+}
+
+// watchLogs notes authentication failures that librdkafka only logs.
+func (r *readiness) watchLogs(ev kafka.LogEvent) {
+	if kafkaclient.AuthenticationFailed(ev) {
+		r.authFailure.Store(ev.Message)
+	}
+}
+
+// kafkaAnswered clears the Kafka problems once a request succeeded.
+func (r *readiness) kafkaAnswered() {
+	r.kafkaDown.Store(false)
+	r.authFailure.Store("")
 }
 
 // redisLogger routes go-redis's own log lines into slog.
