@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tickcompact/internal/configload"
+	"tickcompact/internal/logging"
 )
 
 // Service is the aggregator's name: its config file is configs/aggregator.yaml
@@ -17,13 +18,13 @@ const serviceName = "aggregator"
 // Config is the aggregator's configuration. Keys are the contract's; see
 // configs/aggregator.yaml for each one's default and meaning.
 type Config struct {
-	Kafka  KafkaConfig  `mapstructure:"kafka"`
-	Input  InputConfig  `mapstructure:"input"`
-	Window WindowConfig `mapstructure:"window"`
-	Output OutputConfig `mapstructure:"output"`
-	DLQ    DLQConfig    `mapstructure:"dlq"`
-	HTTP   HTTPConfig   `mapstructure:"http"`
-	Log    LogConfig    `mapstructure:"log"`
+	Kafka  KafkaConfig    `mapstructure:"kafka"`
+	Input  InputConfig    `mapstructure:"input"`
+	Window WindowConfig   `mapstructure:"window"`
+	Output OutputConfig   `mapstructure:"output"`
+	DLQ    DLQConfig      `mapstructure:"dlq"`
+	HTTP   HTTPConfig     `mapstructure:"http"`
+	Log    logging.Config `mapstructure:"log"`
 }
 
 // KafkaConfig says how to reach the cluster.
@@ -98,14 +99,6 @@ type DLQConfig struct {
 type HTTPConfig struct {
 	// Addr is where /metrics, /healthz and /readyz are served.
 	Addr string `mapstructure:"addr"`
-}
-
-// LogConfig describes logging.
-type LogConfig struct {
-	// Level is debug, info, warn or error.
-	Level string `mapstructure:"level"`
-	// Format is json or text.
-	Format string `mapstructure:"format"`
 }
 
 // Defaults returns every key with its default: the one place defaults live.
@@ -201,20 +194,8 @@ func (c Config) Validate() error {
 			return invalid("kafka.properties", "%s is set by the aggregator itself and may not be overridden", k)
 		}
 	}
-	if err := validateLog(c.Log); err != nil {
+	if err := c.Log.Validate(); err != nil {
 		return err
-	}
-	return nil
-}
-
-func validateLog(l LogConfig) error {
-	switch strings.ToLower(l.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		return configload.Invalid("log.level", "%q: want debug, info, warn or error", l.Level)
-	}
-	if l.Format != "json" && l.Format != "text" {
-		return configload.Invalid("log.format", "%q: want json or text", l.Format)
 	}
 	return nil
 }

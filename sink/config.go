@@ -13,6 +13,7 @@ import (
 
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
+	"tickcompact/internal/logging"
 )
 
 // serviceName picks the config file configs/sink.yaml and the SINK_
@@ -22,11 +23,11 @@ const serviceName = "sink"
 // Config is the sink's configuration. Keys are the contract's; see
 // configs/sink.yaml for each one's default and meaning.
 type Config struct {
-	Kafka KafkaConfig `mapstructure:"kafka"`
-	Input InputConfig `mapstructure:"input"`
-	Redis RedisConfig `mapstructure:"redis"`
-	HTTP  HTTPConfig  `mapstructure:"http"`
-	Log   LogConfig   `mapstructure:"log"`
+	Kafka KafkaConfig    `mapstructure:"kafka"`
+	Input InputConfig    `mapstructure:"input"`
+	Redis RedisConfig    `mapstructure:"redis"`
+	HTTP  HTTPConfig     `mapstructure:"http"`
+	Log   logging.Config `mapstructure:"log"`
 }
 
 // KafkaConfig says how to reach the cluster.
@@ -90,14 +91,6 @@ type RedisConfig struct {
 type HTTPConfig struct {
 	// Addr is where /metrics, /healthz and /readyz are served.
 	Addr string `mapstructure:"addr"`
-}
-
-// LogConfig describes logging.
-type LogConfig struct {
-	// Level is debug, info, warn or error.
-	Level string `mapstructure:"level"`
-	// Format is json or text.
-	Format string `mapstructure:"format"`
 }
 
 // WindowEndSuffix is appended to the snapshot key to name the companion hash
@@ -170,7 +163,7 @@ func (c Config) Validate() error {
 	if err := c.Redis.validate(); err != nil {
 		return err
 	}
-	return validateLog(c.Log)
+	return c.Log.Validate()
 }
 
 func (r RedisConfig) validate() error {
@@ -261,18 +254,6 @@ func (r RedisConfig) ClusterMode() bool {
 
 // WindowEndKey is the companion hash holding each snapshot value's window end.
 func (r RedisConfig) WindowEndKey() string { return r.SnapshotKey + WindowEndSuffix }
-
-func validateLog(l LogConfig) error {
-	switch strings.ToLower(l.Level) {
-	case "debug", "info", "warn", "error":
-	default:
-		return configload.Invalid("log.level", "%q: want debug, info, warn or error", l.Level)
-	}
-	if l.Format != "json" && l.Format != "text" {
-		return configload.Invalid("log.format", "%q: want json or text", l.Format)
-	}
-	return nil
-}
 
 // Secrets returns the configured credentials, for log redaction.
 func (c Config) Secrets() []string {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"tickcompact/internal/configload"
 )
 
 // New returns a logger writing to w at level ("debug", "info", "warn",
@@ -99,4 +101,25 @@ func (r *Redactor) redact(a slog.Attr) slog.Attr {
 	default:
 		return slog.Attr{Key: a.Key, Value: v}
 	}
+}
+
+// Config is the log section both services share (keys log.level, log.format).
+type Config struct {
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level"`
+	// Format is json (one object per line) or text.
+	Format string `mapstructure:"format"`
+}
+
+// Validate checks c without I/O; errors name the key.
+func (c Config) Validate() error {
+	switch strings.ToLower(c.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return configload.Invalid("log.level", "%q: want debug, info, warn or error", c.Level)
+	}
+	if c.Format != "json" && c.Format != "text" {
+		return configload.Invalid("log.format", "%q: want json or text", c.Format)
+	}
+	return nil
 }
