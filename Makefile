@@ -27,10 +27,15 @@ test-integration: deps-redis
 demo:
 	$(GO) run ./cmd/demo $(ARGS)
 
+## bench: speed, latency and memory beside their limits, as one table (real broker when kafka-start runs one)
+bench: deps-redis
+	scripts/bench.sh
+
 ## fuzz: fuzz the trade parser for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./aggregator/trade/
+	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregator/trade/
+	$(GO) test -run '^$$' -fuzz FuzzScanMatchesEncodingJSON -fuzztime $(FUZZTIME) ./aggregator/trade/
 
 ## kafka-start / kafka-stop: a real single-node broker on 127.0.0.1:19092 for manual runs
 kafka-start:
