@@ -1,0 +1,59 @@
+package kafkaclient
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+func TestConfigMapLayers(t *testing.T) {
+	cm, err := ConfigMap("b1:9092",
+		kafka.ConfigMap{"fetch.wait.max.ms": 5, "linger.ms": 5},
+		map[string]string{"fetch.wait.max.ms": "50", "security.protocol": "SASL_SSL", "isolation.level": "read_committed"},
+		kafka.ConfigMap{"isolation.level": "read_committed", "group.id": "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"bootstrap.servers": "b1:9092", "fetch.wait.max.ms": "50", "linger.ms": 5,
+		"security.protocol": "SASL_SSL", "isolation.level": "read_committed", "group.id": "g",
+	}
+	for k, v := range want {
+		if got := (*cm)[k]; got != v {
+			t.Errorf("%s = %v, want %v", k, got, v)
+		}
+	}
+}
+
+func TestConfigMapRejectsConflicts(t *testing.T) {
+	for _, props := range []map[string]string{
+		{"isolation.level": "read_uncommitted"},
+		{"bootstrap.servers": "elsewhere:9092"},
+	} {
+		_, err := ConfigMap("b1:9092", nil, props, kafka.ConfigMap{"isolation.level": "read_committed"})
+		if err == nil || !strings.Contains(err.Error(), "kafka.properties") {
+			t.Errorf("%v: err = %v, want a conflict naming kafka.properties", props, err)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	got := Secrets(map[string]string{"sasl.password": "p1", "ssl.key.password": "p2", "sasl.username": "user", "sasl.oauthbearer.client.secret": "s"})
+	if strings.Join(got, ",") != "p1,p2,s" {
+		t.Fatalf("Secrets = %v", got)
+	}
+}
+
+func TestAuthenticationFailed(t *testing.T) {
+	refused := kafka.LogEvent{Level: 3, Message: "[thrd:sasl_plaintext://b:9093/bootstrap]: SASL authentication error: Authentication failed during authentication due to invalid credentials"}
+	if !AuthenticationFailed(refused) {
+		t.Error("a refused SASL login was not recognised")
+	}
+	if AuthenticationFailed(kafka.LogEvent{Level: 6, Message: "SASL authentication error"}) {
+		t.Error("an info-level line was taken for a failure")
+	}
+	if AuthenticationFailed(kafka.LogEvent{Level: 3, Message: "Connect to ipv4#127.0.0.1:9092 failed: Connection refused"}) {
+		t.Error("a refused connection was taken for an authentication failure")
+	}
+}
