@@ -280,3 +280,61 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A raw topic not keyed by ISIN (random keys, no keys) still yields one
+// record per (ISIN, window): input.repartition re-keys it through
+// <input>-by-isin exactly once, and the output is exactly what the contract
+// prescribes for that topic.
+func TestE2ERepartition(t *testing.T) {
+	h := newHarness(t, 3)
+	h.extraArgs = []string{"--input.repartition=true"}
+	start := time.Now().Add(-5 * time.Minute).Truncate(2 * time.Second)
+	records := trades(11, 3000, 40, start, 10*time.Millisecond, 300*time.Millisecond)
+	for i := range records {
+		switch i % 3 {
+		case 0:
+			records[i].Key = nil
+		case 1:
+			records[i].Key = []byte(fmt.Sprintf("order-%d", i))
+		} // else: keyed by ISIN
+	}
+	records = append(records,
+		testkit.Record{Key: []byte("x"), Value: []byte(`{"isin":"KR7005930004"}`), Timestamp: start, Partition: -1},
+		testkit.Record{Value: []byte(`not json`), Timestamp: start, Partition: -1})
+	raw := h.produce(records)
+	valid := map[string]int{}
+	for _, r := range raw[:3000] {
+		valid[string(r.value)]++
+	}
+
+	stop := h.startInProcess()
+	keyedTopic := h.input + "-by-isin"
+	keyed := h.kafka.ReadCommitted(t, keyedTopic, 3000, 0, 60*time.Second)
+	var in []sent
+	for _, m := range keyed {
+		if valid[string(m.Value)] != 1 {
+			t.Fatalf("repartition topic record %q appears %d times among the valid raw records", m.Value, valid[string(m.Value)])
+		}
+		valid[string(m.Value)] = 2 // seen
+		var doc struct{ ISIN string }
+		if err := json.Unmarshal(m.Value, &doc); err != nil || doc.ISIN != string(m.Key) {
+			t.Fatalf("repartition record keyed %q holds ISIN %q", m.Key, doc.ISIN)
+		}
+		in = append(in, sent{isin: string(m.Key), value: m.Value, eventTime: m.Timestamp.UnixMilli(),
+			partition: m.TopicPartition.Partition, offset: int64(m.TopicPartition.Offset), valid: true})
+	}
+	if len(in) != 3000 {
+		t.Fatalf("repartition topic has %d records, want the 3000 valid ones", len(in))
+	}
+	want, late := expected(in, h.size, h.grace)
+	got := h.collect(len(want), 60*time.Second)
+	dlq := h.kafka.ReadCommitted(t, h.dlq, 2, 0, 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	compare(t, want, got)
+	if len(dlq) != 2 || testkit.Header(dlq[0], "source-topic") != h.input {
+		t.Fatalf("DLQ: %d records (want 2, with the raw topic as source)", len(dlq))
+	}
+	t.Logf("3002 raw records, 3000 re-keyed exactly once, %d output records (%d late), exact", len(got), late)
+}
