@@ -147,17 +147,35 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 // required may not, as correctness depends on them.
 var (
 	consumerTuning = kafka.ConfigMap{
-		"session.timeout.ms":        10000, // a killed instance's partitions move within seconds
-		"heartbeat.interval.ms":     2000,
-		"fetch.wait.max.ms":         5,
-		"queued.min.messages":       100000,
-		"max.partition.fetch.bytes": 10485760,
+		"session.timeout.ms":    10000, // a killed instance's partitions move within seconds
+		"heartbeat.interval.ms": 2000,
+		"fetch.wait.max.ms":     5,
+		// Prefetch enough to keep the loop busy without holding hundreds of
+		// megabytes of a backlog in librdkafka's queue (make bench, row 5).
+		"queued.min.messages":        20000,
+		"queued.max.messages.kbytes": 32768,
+		"max.partition.fetch.bytes":  2097152,
 	}
 	producerTuning = kafka.ConfigMap{
 		"linger.ms":                    5,
 		"queue.buffering.max.messages": 500000,
+		// Transactional requests the broker answers with
+		// CONCURRENT_TRANSACTIONS are retried after this backoff; librdkafka's
+		// 100 ms default adds that much to a window's emission delay.
+		"retry.backoff.ms": 10,
 	}
 )
+
+// ConsumerTuning returns a copy of the consumer settings the aggregator uses
+// unless kafka.properties overrides them, for tools (make bench) that must
+// read with the same settings.
+func ConsumerTuning() kafka.ConfigMap {
+	out := kafka.ConfigMap{}
+	for k, v := range consumerTuning {
+		out[k] = v
+	}
+	return out
+}
 
 func (s *Service) configMap(tuning, required kafka.ConfigMap) (*kafka.ConfigMap, error) {
 	cm, err := kafkaclient.ConfigMap(s.cfg.Kafka.Brokers, tuning, s.cfg.Kafka.Properties, required)

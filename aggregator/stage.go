@@ -255,7 +255,15 @@ const offsetsOnlyInterval = 5 * time.Second
 
 func (s *windowStage) shouldCommit(now time.Time, quiet bool) bool {
 	if s.txn.open {
-		return quiet || now.Sub(s.txn.began) >= s.cfg.Output.CommitInterval
+		if now.Sub(s.txn.began) >= s.cfg.Output.CommitInterval {
+			return true
+		}
+		// Partitions close a window a few milliseconds apart; committing
+		// once each of them has closed the newest window in the transaction
+		// makes one transaction of what would be several back to back (and
+		// a broker answers a transaction begun right after the previous
+		// commit with CONCURRENT_TRANSACTIONS, a 100 ms retry).
+		return quiet && s.allClosedThrough(s.newestWindowEnd())
 	}
 	if now.Sub(s.lastCommit) < offsetsOnlyInterval {
 		return false
@@ -266,6 +274,30 @@ func (s *windowStage) shouldCommit(now time.Time, quiet bool) bool {
 		}
 	}
 	return false
+}
+
+// newestWindowEnd is the latest end among the windows in the open
+// transaction, or window.NoTime when it holds none (DLQ records only).
+func (s *windowStage) newestWindowEnd() int64 {
+	newest := window.NoTime
+	for _, end := range s.windowEnds {
+		newest = max(newest, end)
+	}
+	return newest
+}
+
+// allClosedThrough reports whether every assigned partition has closed its
+// windows through end.
+func (s *windowStage) allClosedThrough(end int64) bool {
+	if end == window.NoTime {
+		return false
+	}
+	for _, ps := range s.partitions {
+		if ps.engine.ClosedThrough() < end {
+			return false
+		}
+	}
+	return true
 }
 
 // offsets returns the checkpoints of the partitions that changed since the last commit.

@@ -319,8 +319,11 @@ func (c *consumerLoop) flush(ctx context.Context) {
 	c.redisOK()
 }
 
-// commit commits, synchronously, the offsets after the batch's last records
-// of the partitions still assigned.
+// commit stores the offsets after the batch's last records of the
+// partitions still assigned: Redis has acknowledged every record below them.
+// librdkafka commits stored offsets every auto.commit.interval.ms, before a
+// partition is revoked and when the consumer closes; a redelivery of records
+// whose offsets were stored but not yet committed is skipped as stale.
 func (c *consumerLoop) commit() {
 	if len(c.batch.next) == 0 {
 		return
@@ -334,14 +337,12 @@ func (c *consumerLoop) commit() {
 	if len(offsets) == 0 {
 		return
 	}
-	if _, err := c.consumer.CommitOffsets(offsets); err != nil {
-		// Redis already has the records: a redelivery is only stale work.
+	if _, err := c.consumer.StoreOffsets(offsets); err != nil {
 		c.metrics.commits.WithLabelValues("error").Inc()
-		c.logger.Warn("committing offsets failed; the records will be redelivered and skipped as stale", "err", err)
+		c.logger.Warn("storing offsets failed; the records will be redelivered and skipped as stale", "err", err)
 		return
 	}
 	c.metrics.commits.WithLabelValues("ok").Inc()
-	c.ready.kafkaAnswered()
 }
 
 // checkRedis PINGs an idle Redis so that an outage shows on /readyz and

@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/tradegen"
+)
+
+// runLatency is row 3: emission delay with the generator live.
+func (e *env) runLatency(ctx context.Context) []Row {
+	warm, measure := 4*time.Second, 20*time.Second
+	if e.opts.Quick {
+		warm, measure = 2*time.Second, 5*time.Second
+	}
+	var rows []Row
+	for i, r := range []float64{1000, 50_000} {
+		id := fmt.Sprintf("3%c", 'a'+i)
+		row, err := e.latencyAt(ctx, id, r, warm, measure)
+		if err != nil {
+			row = Failed(id, fmt.Sprintf("Emission delay, live %s trades/s", thousands(int64(r))), "p99 <= 100 ms", err)
+		}
+		rows = append(rows, row)
+	}
+	e.notef("row 3: tradegen paced live (Zipf popularity over 900 ISINs, clock timestamps) into a fresh 6-partition topic; aggregator binary with grace 0 and default window 2s, commit_interval 50ms; %v warm-up, then %v measured.", warm, measure)
+	e.notef("row 3: figure = quantiles of the aggregator's emission_delay_seconds histogram (commit time - window end, one observation per closed window per partition), the difference of two scrapes bracketing the measured interval, interpolated within buckets as histogram_quantile does. Reader = cross-check: a read_committed consumer of the output (aggregator consumer tuning) taking receive time - window-end header per record received in the same interval, exact quantiles.")
+	return rows
+}
+
+type delaySample struct {
+	received time.Time
+	delay    float64 // seconds
+}
+
+func (e *env) latencyAt(ctx context.Context, id string, target float64, warm, measure time.Duration) (Row, error) {
+	topic := uniqueName("live")
+	if err := e.cluster.CreateTopic(ctx, topic, backlogPartitions); err != nil {
+		return Row{}, err
+	}
+	agg, err := e.startAggregator(ctx, topic)
+	if err != nil {
+		return Row{}, err
+	}
+	defer agg.Stop()
+	if err := agg.WaitReady(ctx, time.Minute); err != nil {
+		return Row{}, err
+	}
+
+	readerCtx, stopReader := context.WithCancel(ctx)
+	var (
+		mu      sync.Mutex
+		samples []delaySample
+	)
+	readerDone := make(chan error, 1)
+	go func() {
+		readerDone <- e.readDelays(readerCtx, agg.Output, func(s delaySample) {
+			mu.Lock()
+			samples = append(samples, s)
+			mu.Unlock()
+		})
+	}()
+
+	producer, err := tradegen.NewProducer(e.cluster.Brokers, nil, e.logger)
+	if err != nil {
+		stopReader()
+		return Row{}, err
+	}
+	defer producer.Close()
+	e.logf("row %s: generator live at %s trades/s for %v", id, thousands(int64(target)), warm+measure)
+	type produced struct {
+		stats tradegen.Stats
+		err   error
+	}
+	genDone := make(chan produced, 1)
+	go func() {
+		st, err := tradegen.Produce(ctx, producer, topic, tradegen.Options{Seed: 11, Instruments: 900, Rate: target, Duration: warm + measure + time.Second})
+		genDone <- produced{st, err}
+	}()
+
+	var s1, s2 Scrape
+	if sleep(ctx, warm) {
+		s1, err = agg.Metrics(ctx)
+	}
+	if err == nil && sleep(ctx, measure) {
+		s2, err = agg.Metrics(ctx)
+	}
+	gen := <-genDone
+	sleep(ctx, time.Second) // the reader sees the last commits
+	stopReader()
+	readErr := <-readerDone
+	switch {
+	case ctx.Err() != nil:
+		return Row{}, ctx.Err()
+	case err != nil:
+		return Row{}, err
+	case gen.err != nil:
+		return Row{}, fmt.Errorf("generator: %w", gen.err)
+	case readErr != nil:
+		return Row{}, fmt.Errorf("output reader: %w", readErr)
+	}
+
+	h1, err := s1.Histogram(metricEmissionDelay)
+	if err != nil {
+		return Row{}, err
+	}
+	h2, err := s2.Histogram(metricEmissionDelay)
+	if err != nil {
+		return Row{}, err
+	}
+	h, err := h2.Sub(h1)
+	if err != nil {
+		return Row{}, err
+	}
+	p50, p99 := h.Quantile(0.5), h.Quantile(0.99)
+	interval := s2.At.Sub(s1.At).Seconds()
+	achieved := (s2.Value(metricConsumed) - s1.Value(metricConsumed)) / interval
+	var inInterval []float64
+	mu.Lock()
+	for _, s := range samples {
+		if !s.received.Before(s1.At) && !s.received.After(s2.At) {
+			inInterval = append(inInterval, s.delay)
+		}
+	}
+	mu.Unlock()
+	rp50, rp99 := SampleQuantile(inInterval, 0.5), SampleQuantile(inInterval, 0.99)
+	e.notef("row %s: target %s/s, generator produced %s on average, aggregator consumed %s in the measured interval; %.0f window closings observed (mean %s), %d output records read; late records %.0f.",
+		id, thousands(int64(target)), rate(float64(gen.stats.Produced)/gen.stats.Elapsed.Seconds()), rate(achieved),
+		h.Count, millis(h.Sum/h.Count), len(inInterval), s2.Value(metricLate))
+	return Row{
+		ID:      id,
+		Measure: fmt.Sprintf("Emission delay, live %s trades/s (achieved %s), 900 ISINs, grace 0", thousands(int64(target)), rate(achieved)),
+		Figure:  fmt.Sprintf("p50 %s, p99 %s (reader: p50 %s, p99 %s)", millis(p50), millis(p99), millis(rp50), millis(rp99)),
+		Limit:   "-",
+		Target:  "p99 <= 100 ms",
+		Verdict: AtMost(p99, 0.1),
+	}, nil
+}
+
+// readDelays reads topic from the beginning as a read_committed consumer
+// and reports receive time minus the window-end header of each record.
+func (e *env) readDelays(ctx context.Context, topic string, report func(delaySample)) error {
+	cm := kafka.ConfigMap{"bootstrap.servers": e.cluster.Brokers, "group.id": uniqueName("reader"),
+		"isolation.level": "read_committed", "enable.auto.commit": false, "log_level": 3}
+	for k, v := range aggregatorConsumerTuning {
+		cm[k] = v
+	}
+	consumer, err := kafka.NewConsumer(&cm)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close()
+	md, err := consumer.GetMetadata(&topic, false, 10000)
+	if err != nil {
+		return err
+	}
+	var parts []kafka.TopicPartition
+	for _, p := range md.Topics[topic].Partitions {
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.OffsetBeginning})
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("output topic %s has no partitions", topic)
+	}
+	if err := consumer.Assign(parts); err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		switch ev := consumer.Poll(50).(type) {
+		case *kafka.Message:
+			now := time.Now()
+			for _, hd := range ev.Headers {
+				if hd.Key != "window-end" {
+					continue
+				}
+				end, err := strconv.ParseInt(string(hd.Value), 10, 64)
+				if err != nil {
+					return fmt.Errorf("window-end header %q: %w", hd.Value, err)
+				}
+				report(delaySample{received: now, delay: now.Sub(time.UnixMilli(end)).Seconds()})
+			}
+		case kafka.Error:
+			if ev.IsFatal() {
+				return ev
+			}
+		}
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
+}

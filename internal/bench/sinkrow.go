@@ -1,0 +1,328 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/tradegen"
+	"tickcompact/sink"
+)
+
+// Sink metric names (sink/metrics.go).
+const (
+	metricSinkConsumed = "tickcompact_sink_records_consumed_total"
+	metricSinkWritten  = "tickcompact_sink_records_written_total"
+	metricSinkStale    = "tickcompact_sink_stale_skipped_total"
+)
+
+// runSink is row 4: the sink binary applying a preloaded trades-2s-like
+// topic to Redis, compared with a bare WriteBatch loop fed from memory.
+func (e *env) runSink(ctx context.Context) []Row {
+	const id, measure, target = "4", "Sink into Redis", ">= 0.7 x limit"
+	n := 1_000_000
+	if e.opts.Quick {
+		n = 100_000
+	}
+	row, err := e.sinkRow(ctx, n)
+	if err != nil {
+		return []Row{Failed(id, measure, target, err)}
+	}
+	return []Row{row}
+}
+
+// sinkRecord is one trades-2s-like record.
+type sinkRecord struct {
+	update      sink.Update
+	windowStart int64
+	trades      int
+}
+
+// compactedRecords builds n records shaped like the aggregator's output:
+// tradegen trades over 900 ISINs grouped into 2 s windows by event time, the
+// latest trade of each ISIN per window, windows in increasing order.
+func compactedRecords(n int) ([]sinkRecord, error) {
+	g, err := tradegen.NewGenerator(tradegen.Options{Seed: 23, Instruments: 900, Start: time.UnixMilli(1_764_000_000_000)})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sinkRecord, 0, n)
+	var (
+		window int64 = -1
+		index        = map[string]int{} // ISIN -> position in out for the current window
+	)
+	for len(out) < n {
+		r := g.Next()
+		ts := r.Timestamp.UnixMilli()
+		start := ts - ts%windowSizeMillis
+		if start != window {
+			window = start
+			clear(index)
+		}
+		if i, ok := index[r.ISIN]; ok {
+			out[i].update.Value = r.Value
+			out[i].trades++
+			continue
+		}
+		index[r.ISIN] = len(out)
+		out = append(out, sinkRecord{update: sink.Update{ISIN: r.ISIN, WindowEnd: start + windowSizeMillis, Value: r.Value},
+			windowStart: start, trades: 1})
+	}
+	return out, nil
+}
+
+func (e *env) sinkRow(ctx context.Context, n int) (Row, error) {
+	records, err := compactedRecords(n)
+	if err != nil {
+		return Row{}, err
+	}
+	var valueBytes int
+	for _, r := range records {
+		valueBytes += len(r.update.Value)
+	}
+	topic := uniqueName("compacted")
+	if err := e.cluster.CreateTopic(ctx, topic, backlogPartitions); err != nil {
+		return Row{}, err
+	}
+	e.logf("row 4: preloading %s trades-2s-like records into %s", thousands(int64(n)), topic)
+	if err := e.produceCompacted(ctx, topic, records); err != nil {
+		return Row{}, err
+	}
+	ends, err := e.cluster.EndOffsets(topic, backlogPartitions)
+	if err != nil {
+		return Row{}, err
+	}
+	if sum(ends) != int64(n) {
+		return Row{}, fmt.Errorf("preloaded %d records, the topic holds %d", n, sum(ends))
+	}
+
+	redisServer, err := startRedis(ctx, e.opts.WorkDir)
+	if err != nil {
+		return Row{}, err
+	}
+	defer redisServer.Stop()
+	cfg := sinkRedisDefaults(redisServer.Addr)
+	// A what-if run with another batch size compares with a bare loop
+	// batching the same way.
+	for _, f := range e.opts.SinkFlags {
+		if v, ok := strings.CutPrefix(f, "--redis.batch_size="); ok {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				cfg.BatchSize = n
+			}
+		}
+	}
+
+	bare1, err := e.bareRedis(ctx, cfg, records)
+	if err != nil {
+		return Row{}, err
+	}
+	e.logf("row 4: bare WriteBatch loop (1st): %s", rate(bare1.Rate()))
+	if err := redisServer.Flush(ctx); err != nil {
+		return Row{}, err
+	}
+	sinkRes, written, stale, err := e.sinkDrain(ctx, topic, redisServer.Addr, ends)
+	if err != nil {
+		return Row{}, err
+	}
+	e.logf("row 4: sink: %s", rate(sinkRes.Rate()))
+	if err := redisServer.Flush(ctx); err != nil {
+		return Row{}, err
+	}
+	bare2, err := e.bareRedis(ctx, cfg, records)
+	if err != nil {
+		return Row{}, err
+	}
+	e.logf("row 4: bare WriteBatch loop (2nd): %s", rate(bare2.Rate()))
+	limit := max(bare1.Rate(), bare2.Rate())
+	ratio := sinkRes.Rate() / limit
+	e.notef("row 4: %s records like trades-2s (latest tradegen trade per ISIN per 2 s window, 900 ISINs, values %d bytes on average, headers window-start/window-end/trade-count, window ends increasing), 6 partitions, murmur2 keys, into a fresh redis-server %s (no persistence); Redis flushed before each side.",
+		thousands(int64(n)), valueBytes/n, redisServer.Version)
+	e.notef("row 4: sink = the real binary with defaults (batch_size %d, stream off), fresh group: first /metrics scrape with records_consumed_total > 0 -> first Committed() read at the end of every partition (both polled every 50 ms); it wrote %.0f, skipped %.0f stale. Limit = sink.NewRedisWriter(...).WriteBatch over the same updates from memory in batches of %d on the same Redis, script loaded first, timed from the first batch to the end of the last; run before and after the sink (%s, %s), the better is the limit.",
+		cfg.BatchSize, written, stale, cfg.BatchSize, rate(bare1.Rate()), rate(bare2.Rate()))
+	return Row{
+		ID:      "4",
+		Measure: fmt.Sprintf("Sink into Redis, %s records, 900 ISINs", thousands(int64(n))),
+		Figure:  fmt.Sprintf("%s (%.2f x)", rate(sinkRes.Rate()), ratio),
+		Limit:   rate(limit) + " bare WriteBatch loop",
+		Target:  ">= 0.7 x limit",
+		Verdict: AtLeast(ratio, 0.7),
+	}, nil
+}
+
+// sinkRedisDefaults is the sink's default Redis configuration (sink.Defaults)
+// for addr: what the sink binary runs with when only redis.addr is given.
+func sinkRedisDefaults(addr string) sink.RedisConfig {
+	d := sink.Defaults()
+	return sink.RedisConfig{
+		Addr:         addr,
+		Channel:      d["redis.channel"].(string),
+		SnapshotKey:  d["redis.snapshot_key"].(string),
+		StreamKey:    d["redis.stream_key"].(string),
+		StreamMaxLen: int64(d["redis.stream_maxlen"].(int)),
+		BatchSize:    d["redis.batch_size"].(int),
+		Timeout:      d["redis.timeout"].(time.Duration),
+	}
+}
+
+// produceCompacted writes records with the aggregator's partitioner and waits
+// for every acknowledgement.
+func (e *env) produceCompacted(ctx context.Context, topic string, records []sinkRecord) error {
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": e.cluster.Brokers, "partitioner": "murmur2_random",
+		"enable.idempotence": true, "linger.ms": 5, "queue.buffering.max.messages": 500000, "log_level": 3})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	reports := make(chan kafka.Event, 100_000)
+	errc := make(chan error, 1)
+	go func() {
+		var first error
+		for i := 0; i < len(records); i++ {
+			m := (<-reports).(*kafka.Message)
+			if m.TopicPartition.Error != nil && first == nil {
+				first = m.TopicPartition.Error
+			}
+		}
+		errc <- first
+	}()
+	for _, r := range records {
+		msg := &kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+			Key:            []byte(r.update.ISIN),
+			Value:          r.update.Value,
+			Timestamp:      time.UnixMilli(r.update.WindowEnd - 1),
+			Headers: []kafka.Header{
+				{Key: "window-start", Value: strconv.AppendInt(nil, r.windowStart, 10)},
+				{Key: "window-end", Value: strconv.AppendInt(nil, r.update.WindowEnd, 10)},
+				{Key: "trade-count", Value: strconv.AppendInt(nil, int64(r.trades), 10)},
+			},
+		}
+		for {
+			err := p.Produce(msg, reports)
+			if err == nil {
+				break
+			}
+			if kerr, ok := err.(kafka.Error); ok && kerr.Code() == kafka.ErrQueueFull {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// bareRedis applies the updates from memory with the sink's RedisWriter in
+// batches of the sink's batch size.
+func (e *env) bareRedis(ctx context.Context, cfg sink.RedisConfig, records []sinkRecord) (drainResult, error) {
+	client, err := sink.NewRedisClient(cfg)
+	if err != nil {
+		return drainResult{}, err
+	}
+	defer client.Close()
+	writer := sink.NewRedisWriter(client, cfg)
+	if err := writer.LoadScript(ctx); err != nil {
+		return drainResult{}, err
+	}
+	updates := make([]sink.Update, len(records))
+	for i, r := range records {
+		updates[i] = r.update
+	}
+	res := drainResult{First: time.Now()}
+	for i := 0; i < len(updates); i += cfg.BatchSize {
+		batch := updates[i:min(i+cfg.BatchSize, len(updates))]
+		written, stale, err := writer.WriteBatch(ctx, batch)
+		if err != nil {
+			return res, err
+		}
+		if written != len(batch) || stale != 0 {
+			return res, fmt.Errorf("bare loop: batch at %d wrote %d, %d stale, of %d", i, written, stale, len(batch))
+		}
+		res.Records += int64(len(batch))
+	}
+	res.Last = time.Now()
+	return res, nil
+}
+
+// sinkDrain runs the sink binary on topic until its committed offsets reach
+// ends.
+func (e *env) sinkDrain(ctx context.Context, topic, redisAddr string, ends []int64) (drainResult, float64, float64, error) {
+	if e.opts.SinkBin == "" {
+		return drainResult{}, 0, 0, fmt.Errorf("no sink binary (--sink-bin)")
+	}
+	group := uniqueName("sink")
+	svc, err := startService(ctx, "sink", e.opts.SinkBin, e.opts.WorkDir, e.opts.ProfileDir, e.opts.ServiceEnv, append([]string{
+		"--kafka.brokers=" + e.cluster.Brokers,
+		"--input.topic=" + topic,
+		"--input.group=" + group,
+		"--redis.addr=" + redisAddr,
+		"--http.addr=127.0.0.1:0",
+		"--log.level=info",
+	}, e.opts.SinkFlags...))
+	if err != nil {
+		return drainResult{}, 0, 0, err
+	}
+	defer svc.Stop()
+	watcher, err := e.cluster.watchCommits(group, topic, len(ends))
+	if err != nil {
+		return drainResult{}, 0, 0, err
+	}
+	defer watcher.Close()
+	res := drainResult{Records: sum(ends)}
+	deadline := time.Now().Add(5*time.Minute + time.Duration(res.Records/2000)*time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s, err := svc.Metrics(ctx)
+		if err == nil && res.First.IsZero() && s.Value(metricSinkConsumed) > 0 {
+			res.First = s.At
+		}
+		if p, err := watcher.read(); err == nil {
+			if done, _ := p.reached(ends); done {
+				res.Last = time.Now()
+				s, err := svc.Metrics(ctx)
+				if err != nil {
+					return res, 0, 0, err
+				}
+				e.noteSinkBatches(s, res)
+				return res, s.Value(metricSinkWritten), s.Value(metricSinkStale), nil
+			}
+		}
+		if svc.Exited() {
+			return res, 0, 0, fmt.Errorf("sink exited; log %s:\n%s", svc.logPath, svc.logTail())
+		}
+		if time.Now().After(deadline) {
+			return res, 0, 0, fmt.Errorf("sink did not commit the whole topic in time; log %s", svc.logPath)
+		}
+		select {
+		case <-ctx.Done():
+			return res, 0, 0, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// noteSinkBatches notes where the sink's time went: its batches' sizes, the
+// time spent in Redis pipelines and the number of offset commits.
+func (e *env) noteSinkBatches(s Scrape, res drainResult) {
+	sizes, err1 := s.Histogram("tickcompact_sink_batch_records")
+	latency, err2 := s.Histogram("tickcompact_sink_batch_latency_seconds")
+	if err1 != nil || err2 != nil || sizes.Count == 0 {
+		return
+	}
+	wall := res.Last.Sub(res.First).Seconds()
+	e.notef("row 4: sink internals: %.0f batches of %.0f records on average, %.2f s of %.2f s in Redis pipelines (batch p50 %s), %.0f synchronous offset commits; the rest is Poll and commits.",
+		sizes.Count, sizes.Sum/sizes.Count, latency.Sum, wall, millis(latency.Quantile(0.5)), s.Value("tickcompact_sink_offset_commits_total"))
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# make bench: measures tickcompact against its performance targets and prints one table, each figure
+# beside the limit it is compared with (measured in the same run) and whether it meets its target.
+#
+# Broker: BENCH_BROKERS when set; else the real broker of scripts/kafka-local.sh when `status` says
+# one runs; else an embedded kfake broker inside the bench process. The output says which.
+#
+# Usage: scripts/bench.sh [--quick] [--rows 2,4] [--section-out FILE]
+#   --quick        small sizes and short phases: a smoke test, not comparable with the targets
+#   --rows LIST    only these rows (1 engine, 2 backlog, 3 emission delay, 4 sink, 5 memory)
+#   --section-out  also write a README "Performance" section (table + machine) to FILE
+#   --profile-dir  record each service's CPU profile with perf there (perf report -i DIR/aggregator-PID.perf.data)
+# Environment: BENCH_BROKERS, GO (default go), BENCH_WORK_DIR (keep service logs there).
+# A full run takes about 5 minutes; the machine should be otherwise idle for comparable figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+export CGO_ENABLED=1
+
+scripts/ensure-redis.sh >&2
+BIN=$(mktemp -d "${TMPDIR:-/tmp}/tickcompact-bench-bin.XXXXXX")
+trap 'rm -rf "$BIN"' EXIT
+echo "bench: building the aggregator, the sink and the bench driver" >&2
+$GO build -o "$BIN/" ./cmd/aggregator ./cmd/sink ./cmd/bench
+
+brokers="" kind=""
+if [[ -n ${BENCH_BROKERS:-} ]]; then
+  brokers=$BENCH_BROKERS
+  kind="Kafka at $BENCH_BROKERS (BENCH_BROKERS)"
+elif scripts/kafka-local.sh status >/dev/null 2>&1; then
+  env_lines=$(scripts/kafka-local.sh env)
+  brokers=$(sed -n 's/^KAFKA_BROKERS=//p' <<<"$env_lines")
+  version=$(sed -n 's/^KAFKA_VERSION=//p' <<<"$env_lines")
+  kind="Apache Kafka ${version:-?} at $brokers (scripts/kafka-local.sh, single node, KRaft)"
+fi
+if [[ -n $brokers ]]; then
+  echo "bench: broker: $kind" >&2
+else
+  echo "bench: broker: no real broker running (scripts/kafka-local.sh status) and BENCH_BROKERS unset: embedded kfake" >&2
+fi
+
+args=(--brokers "$brokers" --broker-kind "$kind" --aggregator-bin "$BIN/aggregator" --sink-bin "$BIN/sink" --module-dir "$PWD")
+if [[ -n ${BENCH_WORK_DIR:-} ]]; then
+  mkdir -p "$BENCH_WORK_DIR"
+  args+=(--work-dir "$BENCH_WORK_DIR")
+fi
+"$BIN/bench" "${args[@]}" "$@"
