@@ -152,9 +152,9 @@ var (
 		"fetch.wait.max.ms":     5,
 		// Prefetch enough to keep the loop busy without holding hundreds of
 		// megabytes of a backlog in librdkafka's queue (make bench, row 5).
-		"queued.min.messages":        20000,
+		"queued.min.messages":        100000,
 		"queued.max.messages.kbytes": 32768,
-		"max.partition.fetch.bytes":  2097152,
+		"max.partition.fetch.bytes":  4194304,
 	}
 	producerTuning = kafka.ConfigMap{
 		"linger.ms":                    5,
