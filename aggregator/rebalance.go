@@ -22,6 +22,11 @@ func (s *windowStage) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
 	var err error
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
+		if s.closing {
+			// Leaving: let librdkafka assign them as they are; Close
+			// revokes them right after.
+			return nil
+		}
 		err = s.assign(e.Partitions)
 	case kafka.RevokedPartitions:
 		err = s.revoke(e.Partitions)
@@ -64,7 +69,7 @@ func (s *windowStage) restore(parts []kafka.TopicPartition) ([]kafka.TopicPartit
 		if tp.Error != nil {
 			return nil, fmt.Errorf("%w: committed offset of partition %d: %v", errFatal, tp.Partition, tp.Error)
 		}
-		ps := &partitionState{next: -1, firstSeen: -1}
+		ps := &partitionState{next: -1, firstSeen: -1, endSeen: -1}
 		from := tp
 		from.Metadata = nil
 		if tp.Offset >= 0 {

@@ -24,6 +24,10 @@ const (
 	HeaderSourceTopic     = "source-topic"
 	HeaderSourcePartition = "source-partition"
 	HeaderSourceOffset    = "source-offset"
+	// HeaderSourceTimestamp holds the source record's timestamp (epoch ms),
+	// which the DLQ record keeps as its own unless the broker would not
+	// accept it (zero or negative: librdkafka sends "now" instead).
+	HeaderSourceTimestamp = "source-timestamp"
 )
 
 // outputMessage is the trades-2s record for one ISIN of a closed window: key
@@ -46,7 +50,7 @@ func outputMessage(topic *string, c window.Closed, e window.Latest) *kafka.Messa
 // dlqMessage is the dead-letter record for a rejected input record: original
 // key, value, timestamp and headers, plus the reason and the source position.
 func dlqMessage(topic *string, src *kafka.Message, rej *trade.Rejection) *kafka.Message {
-	headers := make([]kafka.Header, 0, len(src.Headers)+5)
+	headers := make([]kafka.Header, 0, len(src.Headers)+6)
 	headers = append(headers, src.Headers...)
 	headers = append(headers,
 		kafka.Header{Key: HeaderDLQReason, Value: []byte(rej.Reason)},
@@ -54,6 +58,7 @@ func dlqMessage(topic *string, src *kafka.Message, rej *trade.Rejection) *kafka.
 		kafka.Header{Key: HeaderSourceTopic, Value: []byte(*src.TopicPartition.Topic)},
 		kafka.Header{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(src.TopicPartition.Partition), 10)},
 		kafka.Header{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, int64(src.TopicPartition.Offset), 10)},
+		kafka.Header{Key: HeaderSourceTimestamp, Value: strconv.AppendInt(nil, src.Timestamp.UnixMilli(), 10)},
 	)
 	return &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: topic, Partition: kafka.PartitionAny},

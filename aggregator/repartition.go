@@ -31,6 +31,7 @@ type repartitionStage struct {
 
 	next    map[int32]int64 // offset after the last record handled, per partition
 	failure error
+	closing bool // see windowStage.closing
 }
 
 func (s *repartitionStage) run(ctx context.Context) error {
@@ -52,6 +53,7 @@ func (s *repartitionStage) run(ctx context.Context) error {
 			errs = append(errs, cerr)
 		}
 	}
+	s.closing = true
 	if cerr := s.consumer.Close(); cerr != nil {
 		errs = append(errs, fmt.Errorf("repartition: closing consumer: %w", cerr))
 	}
@@ -184,6 +186,9 @@ func (s *repartitionStage) onRebalance(c *kafka.Consumer, ev kafka.Event) error 
 	var err error
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
+		if s.closing {
+			return nil
+		}
 		var start []kafka.TopicPartition
 		if start, err = s.startOffsets(e.Partitions); err == nil {
 			if aerr := c.IncrementalAssign(start); aerr != nil {

@@ -127,11 +127,19 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 		outputPartitions = inputPartitions
 	}
 	topics := []kafkaclient.TopicSpec{{Name: cfg.Output.Topic, Partitions: outputPartitions, Replication: cfg.Output.Replication, Config: cfg.Output.Config}}
+	// Rejected and re-keyed records keep their original timestamps, which
+	// may be far off (a future-time record); Kafka 4 refuses timestamps more
+	// than an hour ahead by default (message.timestamp.after.max.ms), which
+	// would make such a record impossible to dead-letter.
+	anyTimestamp := map[string]string{
+		"message.timestamp.after.max.ms":  "9223372036854775807",
+		"message.timestamp.before.max.ms": "9223372036854775807",
+	}
 	if cfg.DLQ.Topic != "" {
-		topics = append(topics, kafkaclient.TopicSpec{Name: cfg.DLQ.Topic, Partitions: inputPartitions, Replication: cfg.Output.Replication})
+		topics = append(topics, kafkaclient.TopicSpec{Name: cfg.DLQ.Topic, Partitions: inputPartitions, Replication: cfg.Output.Replication, Config: anyTimestamp})
 	}
 	if cfg.Input.Repartition {
-		topics = append(topics, kafkaclient.TopicSpec{Name: cfg.RepartitionTopic(), Partitions: inputPartitions, Replication: cfg.Output.Replication})
+		topics = append(topics, kafkaclient.TopicSpec{Name: cfg.RepartitionTopic(), Partitions: inputPartitions, Replication: cfg.Output.Replication, Config: anyTimestamp})
 	}
 	for _, t := range topics {
 		n, err := kafkaclient.EnsureTopic(ctx, admin, t)

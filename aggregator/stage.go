@@ -39,6 +39,10 @@ type windowStage struct {
 	windowEnds []int64
 	lastCommit time.Time
 	failure    error // a fatal error raised inside a rebalance callback
+	// closing is set once shutdown has committed: partitions assigned while
+	// the consumer closes are not restored (that would wait on the broker
+	// for committed offsets), they are handed straight back.
+	closing bool
 
 	ready *readiness
 }
@@ -52,6 +56,9 @@ type partitionState struct {
 	// firstSeen is the first offset read when there was no committed offset;
 	// a rewind with nothing committed goes back there.
 	firstSeen int64
+	// endSeen is the end offset the consumer last reported reaching
+	// (PartitionEOF), or -1.
+	endSeen   int64
 	committed window.Checkpoint
 	dirty     bool
 }
@@ -146,6 +153,7 @@ func (s *windowStage) loop(ctx context.Context) error {
 		case kafka.PartitionEOF:
 			if ps := s.partitions[e.Partition]; ps != nil && e.Topic != nil && *e.Topic == s.topic {
 				ps.engine.MarkCaughtUp()
+				ps.endSeen = int64(e.Offset)
 			}
 			quiet = true
 		case kafka.Error:
@@ -236,8 +244,8 @@ func (s *windowStage) emit(ps *partitionState) error {
 // closeIdle closes, by wall clock, the windows of quiet partitions.
 func (s *windowStage) closeIdle(now time.Time) error {
 	open := 0
-	for _, ps := range s.partitions {
-		if ps.engine.CloseIdle(now) {
+	for p, ps := range s.partitions {
+		if ps.engine.IdleCloseDue(now) && s.stillAtEnd(p, ps) && ps.engine.CloseIdle(now) {
 			ps.dirty = true
 			if err := s.emit(ps); err != nil {
 				return err
@@ -247,6 +255,31 @@ func (s *windowStage) closeIdle(now time.Time) error {
 	}
 	s.metrics.openISINs.Set(float64(open))
 	return nil
+}
+
+// endQueryTimeout bounds the broker round trip that confirms a quiet
+// partition has nothing more to read.
+const endQueryTimeout = time.Second
+
+// stillAtEnd asks the broker whether the partition still ends where the
+// consumer last reached its end. Silence alone does not prove that: while a
+// rebalance is under way librdkafka may stop delivering records of the
+// partitions it keeps for a second or more, records that are already in the
+// log and must not be made late by a wall-clock close.
+func (s *windowStage) stillAtEnd(partition int32, ps *partitionState) bool {
+	if ps.endSeen < 0 {
+		return false
+	}
+	_, end, err := s.consumer.QueryWatermarkOffsets(s.topic, partition, int(endQueryTimeout.Milliseconds()))
+	if err != nil {
+		s.logger.Debug("end offset query failed; not closing by wall clock yet", "partition", partition, "err", err)
+		return false
+	}
+	if end > ps.endSeen {
+		ps.engine.MarkBehind()
+		return false
+	}
+	return true
 }
 
 // offsetsOnlyInterval is how often progress is committed when no output or
@@ -385,6 +418,7 @@ func (s *windowStage) shutdown(cause error) error {
 			errs = append(errs, fmt.Errorf("aggregator: final commit: %w", err))
 		}
 	}
+	s.closing = true
 	if err := s.consumer.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("aggregator: closing consumer: %w", err))
 	}

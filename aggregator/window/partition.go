@@ -233,18 +233,28 @@ func (p *Partition) closeThrough(through int64, byWallClock bool) {
 // nothing is waiting to be read, so wall-clock closing may apply.
 func (p *Partition) MarkCaughtUp() { p.caughtUp = true }
 
+// IdleCloseDue reports whether CloseIdle would close a window at now: the
+// partition is caught up, has had no record for IdleTimeout, and its oldest
+// open window ended (plus grace) before now.
+func (p *Partition) IdleCloseDue(now time.Time) bool {
+	return p.caughtUp && len(p.open) > 0 && now.Sub(p.lastRecordAt) >= p.cfg.IdleTimeout &&
+		p.open[0].end <= p.cfg.closedThroughAt(now.UnixMilli())
+}
+
+// MarkBehind withdraws MarkCaughtUp: the caller found records in the
+// partition beyond the end it last reached, which a paused fetch has not
+// delivered yet.
+func (p *Partition) MarkBehind() { p.caughtUp = false }
+
 // CloseIdle closes, by wall clock, the windows of a quiet partition: caught up,
 // no record for IdleTimeout, and now past the window's end plus grace. A
 // partition with a backlog never closes by wall clock, so replaying old data
 // gives the same output as processing it live. It reports whether anything closed.
 func (p *Partition) CloseIdle(now time.Time) bool {
-	if !p.caughtUp || len(p.open) == 0 || now.Sub(p.lastRecordAt) < p.cfg.IdleTimeout {
+	if !p.IdleCloseDue(now) {
 		return false
 	}
 	through := p.cfg.closedThroughAt(now.UnixMilli())
-	if p.open[0].end > through {
-		return false
-	}
 	// Close only the windows that exist: a record that arrives later for an
 	// empty window in between is not late, just as on a replay.
 	last := through
