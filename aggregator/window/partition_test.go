@@ -371,3 +371,24 @@ func TestReplayKeepsFormerFutureRejectionsOut(t *testing.T) {
 		t.Fatalf("emitted %v", got)
 	}
 }
+
+// A partition found behind (records in the log that a stalled fetch has not
+// delivered) must not close by wall clock until it reaches the end again.
+func TestMarkBehindBlocksWallClockClose(t *testing.T) {
+	cfg := Config{Size: 2 * time.Second, IdleTimeout: time.Second}
+	p := NewPartition(cfg, t0)
+	p.Add(Record{ISIN: samsung, EventTime: t0.UnixMilli() + 100, Offset: 0, Value: []byte("a")}, t0)
+	p.MarkCaughtUp()
+	later := t0.Add(5 * time.Second)
+	if !p.IdleCloseDue(later) {
+		t.Fatal("a quiet caught-up partition is not due for a wall-clock close")
+	}
+	p.MarkBehind()
+	if p.IdleCloseDue(later) || p.CloseIdle(later) {
+		t.Fatal("a partition marked behind closed by wall clock")
+	}
+	p.MarkCaughtUp()
+	if !p.CloseIdle(later) || len(p.TakeClosed()) != 1 {
+		t.Fatal("caught up again, the window did not close")
+	}
+}
