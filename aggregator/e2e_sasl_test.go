@@ -22,9 +22,9 @@ func TestE2ESASLAuth(t *testing.T) {
 	input := testkit.UniqueName(t, "trades")
 	k.CreateTopic(t, input, 2)
 
-	run := func(password string) (cmd *exec.Cmd, httpAddr string, logs *lockedBuffer) {
+	run := func(password string) (cmd *exec.Cmd, httpAddr string, logs *testkit.SyncBuffer) {
 		httpAddr = freeAddr(t)
-		logs = &lockedBuffer{}
+		logs = &testkit.SyncBuffer{}
 		cmd = exec.Command(testkit.Binary(t, "aggregator"))
 		cmd.Dir = t.TempDir()
 		cmd.Env = []string{

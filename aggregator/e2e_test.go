@@ -1,13 +1,11 @@
 package aggregator_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -67,7 +65,7 @@ func TestE2EKilledDuringBacklog(t *testing.T) {
 	want, late := expected(in, h.size, h.grace)
 	t.Logf("%d input records, %d expected output records, %d late", len(in), len(want), late)
 
-	var logs lockedBuffer
+	var logs testkit.SyncBuffer
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	kills, midDrain, committed := 0, 0, int64(0)
 	for ; kills < 4; kills++ {
@@ -261,24 +259,6 @@ func TestE2EQuietPartitionClosesByWallClock(t *testing.T) {
 	if delay > h.idle+time.Second {
 		t.Fatalf("quiet partition's window emitted %v after its end, want within %v", delay, h.idle+time.Second)
 	}
-}
-
-// lockedBuffer collects process output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // A raw topic not keyed by ISIN (random keys, no keys) still yields one

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,7 +83,7 @@ func (h *e2e) config(edit func(*Config)) Config {
 type instance struct {
 	t      *testing.T
 	svc    *Service
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -93,7 +92,7 @@ type instance struct {
 // into a buffer, printed when the test fails.
 func (h *e2e) start(cfg Config, tweak func(*Service)) *instance {
 	h.t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger, err := logging.New(logs, cfg.Log.Level, cfg.Log.Format, cfg.Secrets())
 	if err != nil {
 		h.t.Fatal(err)
@@ -308,22 +307,4 @@ func (h *e2e) committedOffsets() []int64 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

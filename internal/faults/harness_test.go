@@ -79,40 +79,8 @@ func newPipeline(t *testing.T, k *testkit.Kafka, partitions int, topicConfig map
 		group: testkit.UniqueName(t, "agg"),
 	}
 	p.output, p.dlq = p.input+"-2s", p.input+".dlq"
-	createTopic(t, k, p.input, partitions, topicConfig)
+	k.CreateTopicWithConfig(t, p.input, partitions, topicConfig)
 	return p
-}
-
-// createTopic creates topic with configs (testkit.CreateTopic takes none) and
-// waits until its metadata shows every partition.
-func createTopic(t *testing.T, k *testkit.Kafka, topic string, partitions int, configs map[string]string) {
-	t.Helper()
-	admin, err := kafka.NewAdminClient(&kafka.ConfigMap{"bootstrap.servers": k.Brokers, "log_level": 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, Config: configs}})
-	if err != nil {
-		t.Fatalf("creating topic %s: %v", topic, err)
-	}
-	for _, r := range res {
-		if r.Error.Code() != kafka.ErrNoError {
-			t.Fatalf("creating topic %s: %v", topic, r.Error)
-		}
-	}
-	for {
-		md, err := admin.GetMetadata(&topic, false, 5000)
-		if err == nil && len(md.Topics[topic].Partitions) == partitions {
-			return
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("topic %s not visible: %v", topic, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // aggregatorEnv configures an aggregator the way an operator's container
@@ -295,7 +263,7 @@ type process struct {
 	bin     string
 	env     []string
 	restart bool
-	logs    *lockedBuffer
+	logs    *logBuffer
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -335,7 +303,7 @@ func supervise(t *testing.T, name, bin string, env []string, restart bool) *proc
 		}
 	}
 	p := &process{t: t, name: name, bin: bin, env: append(base, env...), restart: restart,
-		logs: &lockedBuffer{}, done: make(chan struct{})}
+		logs: &logBuffer{}, done: make(chan struct{})}
 	dir := t.TempDir()
 	first := make(chan struct{})
 	go p.loop(dir, first)
@@ -545,34 +513,12 @@ func (p *process) LogLines(s string) []string {
 	return out
 }
 
-// lockedBuffer collects output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Len is how many bytes were written so far.
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
+// logBuffer is a process's output, with the searches the scenarios need.
+type logBuffer struct{ testkit.SyncBuffer }
 
 // LinesSince returns the lines written after the first from bytes that
 // contain any of subs.
-func (b *lockedBuffer) LinesSince(from int, subs ...string) []string {
+func (b *logBuffer) LinesSince(from int, subs ...string) []string {
 	s := b.String()
 	if from > len(s) {
 		from = len(s)
@@ -590,7 +536,7 @@ func (b *lockedBuffer) LinesSince(from int, subs ...string) []string {
 }
 
 // Tail returns the last n lines.
-func (b *lockedBuffer) Tail(n int) string {
+func (b *logBuffer) Tail(n int) string {
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
@@ -652,7 +598,7 @@ type feed struct {
 	t      *testing.T
 	cancel context.CancelFunc
 	done   chan struct{}
-	logs   *lockedBuffer
+	logs   *logBuffer
 
 	mu       sync.Mutex
 	stats    []tradegen.Stats
@@ -675,7 +621,7 @@ func (s feedSummary) String() string {
 func startFeed(t *testing.T, k *testkit.Kafka, topic string, opts tradegen.Options) *feed {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &feed{t: t, cancel: cancel, done: make(chan struct{}), logs: &lockedBuffer{}}
+	f := &feed{t: t, cancel: cancel, done: make(chan struct{}), logs: &logBuffer{}}
 	logger := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() {
 		defer close(f.done)

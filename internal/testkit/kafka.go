@@ -146,6 +146,12 @@ func UniqueName(t testing.TB, prefix string) string {
 // its metadata is visible.
 func (k *Kafka) CreateTopic(t testing.TB, topic string, partitions int) {
 	t.Helper()
+	k.CreateTopicWithConfig(t, topic, partitions, nil)
+}
+
+// CreateTopicWithConfig is CreateTopic with topic configs.
+func (k *Kafka) CreateTopicWithConfig(t testing.TB, topic string, partitions int, configs map[string]string) {
+	t.Helper()
 	admin, err := kafka.NewAdminClient(k.config(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +159,7 @@ func (k *Kafka) CreateTopic(t testing.TB, topic string, partitions int) {
 	defer admin.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}})
+	res, err := admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, Config: configs}})
 	if err != nil {
 		t.Fatalf("creating topic %s: %v", topic, err)
 	}
