@@ -88,7 +88,8 @@ func TestFaultBrokerKilled(t *testing.T) {
 	broker := brokerUnderTest(t, k.Brokers)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	p := newPipeline(t, k, 6, nil)
-	agg := p.aggregator("aggregator", true, "")
+	aggHTTP := freeAddr(t)
+	agg := p.aggregator("aggregator", true, aggHTTP)
 	opts := liveOptions(rng)
 	gen := startFeed(t, k, p.input, opts)
 	probe := p.progress()
@@ -123,6 +124,11 @@ func TestFaultBrokerKilled(t *testing.T) {
 	t.Logf("generator: %d librdkafka warnings while the broker was away", len(gen.logs.LinesSince(0, "level=WARN")))
 	p.waitDrained(90 * time.Second)
 	settle()
+	// Records stamped while the broker was away reach the aggregator only
+	// when it is back; a window already closed by wall clock counts them late.
+	late, _ := metric(aggHTTP, "tickcompact_aggregator_late_records_total")
+	wallClock, _ := metric(aggHTTP, `tickcompact_aggregator_windows_closed_total{by="wall_clock"}`)
+	t.Logf("aggregator: %v late records, %v windows closed by wall clock", late, wallClock)
 	last, took := agg.Stop(15 * time.Second)
 	exits := agg.Exits()
 	t.Logf("aggregator: %d incarnation(s); exits %v", agg.Starts(), exits)
