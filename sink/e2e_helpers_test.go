@@ -253,24 +253,33 @@ func countDiff(got, want map[string]string) int {
 	return n
 }
 
-// checkCommittedAtEnd checks that the group committed every non-empty
-// partition up to its end: all records were acknowledged by Redis and
-// nothing is left over.
-func (h *e2e) checkCommittedAtEnd() {
+// committed returns a consumer of the sink's group (never subscribed, for
+// the caller to close) and the group's committed offset of every partition.
+func (h *e2e) committed() (*kafka.Consumer, []kafka.TopicPartition) {
 	h.t.Helper()
 	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": h.kafka.Brokers, "group.id": h.group})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	defer c.Close()
 	parts := make([]kafka.TopicPartition, h.partitions)
 	for p := range parts {
 		parts[p] = kafka.TopicPartition{Topic: &h.topic, Partition: int32(p)}
 	}
 	committed, err := c.Committed(parts, 10000)
 	if err != nil {
+		c.Close()
 		h.t.Fatal(err)
 	}
+	return c, committed
+}
+
+// checkCommittedAtEnd checks that the group committed every non-empty
+// partition up to its end: all records were acknowledged by Redis and
+// nothing is left over.
+func (h *e2e) checkCommittedAtEnd() {
+	h.t.Helper()
+	c, committed := h.committed()
+	defer c.Close()
 	for _, tp := range committed {
 		low, high, err := c.QueryWatermarkOffsets(h.topic, tp.Partition, 10000)
 		if err != nil {
@@ -288,19 +297,8 @@ func (h *e2e) checkCommittedAtEnd() {
 // committedOffsets returns the group's committed offsets, -1 where none.
 func (h *e2e) committedOffsets() []int64 {
 	h.t.Helper()
-	c, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": h.kafka.Brokers, "group.id": h.group})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer c.Close()
-	parts := make([]kafka.TopicPartition, h.partitions)
-	for p := range parts {
-		parts[p] = kafka.TopicPartition{Topic: &h.topic, Partition: int32(p)}
-	}
-	committed, err := c.Committed(parts, 10000)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	c, committed := h.committed()
+	c.Close()
 	out := make([]int64, len(committed))
 	for i, tp := range committed {
 		out[i] = max(-1, int64(tp.Offset))
