@@ -25,7 +25,8 @@ test-integration: deps-redis
 
 ## demo: the whole pipeline in one process with an embedded broker and Redis; ARGS="--rate 2000" to pass flags
 demo:
-	$(GO) run ./cmd/demo $(ARGS)
+	@$(GO) build -o bin/demo ./cmd/demo
+	@bin/demo $(ARGS)
 
 ## bench: speed, latency and memory beside their limits, as one table (real broker when kafka-start runs one)
 bench: deps-redis
