@@ -17,6 +17,27 @@ const (
 	HeaderTradeCount  = "trade-count"
 )
 
+// Output record headers added to the contract's: how the window closed and
+// where in the input, so that an audit (cmd/verify) can recompute every
+// record exactly, including windows closed by wall clock, whose timing the
+// topics do not otherwise record.
+const (
+	// HeaderClosedBy is ClosedByWatermark or ClosedByWallClock.
+	HeaderClosedBy = "closed-by"
+	// HeaderClosedAtOffset is the offset of the first record of the source
+	// partition that the window did not take into account: the window's
+	// trades below it are counted, any at or above it are late.
+	HeaderClosedAtOffset = "closed-at-offset"
+	// HeaderSourcePartition (shared with the DLQ) is the consumed partition:
+	// of the input topic, or of the repartition topic.
+)
+
+// The values of HeaderClosedBy.
+const (
+	ClosedByWatermark = "watermark"
+	ClosedByWallClock = "wall-clock"
+)
+
 // The DLQ record headers of the contract.
 const (
 	HeaderDLQReason       = "dlq-reason"
@@ -30,19 +51,42 @@ const (
 	HeaderSourceTimestamp = "source-timestamp"
 )
 
+// closedHeaders are the header values every record of one closed window
+// shares (librdkafka copies them when producing).
+type closedHeaders struct {
+	start, end, closedBy, closedAt, partition []byte
+}
+
+func newClosedHeaders(source int32, c window.Closed) closedHeaders {
+	by := ClosedByWatermark
+	if c.ByWallClock {
+		by = ClosedByWallClock
+	}
+	return closedHeaders{
+		start:     strconv.AppendInt(nil, c.Start, 10),
+		end:       strconv.AppendInt(nil, c.End, 10),
+		closedBy:  []byte(by),
+		closedAt:  strconv.AppendInt(nil, c.ClosedAt, 10),
+		partition: strconv.AppendInt(nil, int64(source), 10),
+	}
+}
+
 // outputMessage is the trades-2s record for one ISIN of a closed window: key
 // ISIN, the chosen trade's original bytes and event time, window headers.
 // Partition is left to the producer's murmur2 partitioner.
-func outputMessage(topic *string, c window.Closed, e window.Latest) *kafka.Message {
+func outputMessage(topic *string, h closedHeaders, e window.Latest) *kafka.Message {
 	return &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: topic, Partition: kafka.PartitionAny},
 		Key:            append([]byte(nil), e.ISIN[:]...),
 		Value:          e.Value,
 		Timestamp:      time.UnixMilli(e.EventTime),
 		Headers: []kafka.Header{
-			{Key: HeaderWindowStart, Value: strconv.AppendInt(nil, c.Start, 10)},
-			{Key: HeaderWindowEnd, Value: strconv.AppendInt(nil, c.End, 10)},
+			{Key: HeaderWindowStart, Value: h.start},
+			{Key: HeaderWindowEnd, Value: h.end},
 			{Key: HeaderTradeCount, Value: strconv.AppendInt(nil, int64(e.Count), 10)},
+			{Key: HeaderClosedBy, Value: h.closedBy},
+			{Key: HeaderClosedAtOffset, Value: h.closedAt},
+			{Key: HeaderSourcePartition, Value: h.partition},
 		},
 	}
 }

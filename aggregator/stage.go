@@ -43,12 +43,18 @@ type windowStage struct {
 	// the consumer closes are not restored (that would wait on the broker
 	// for committed offsets), they are handed straight back.
 	closing bool
+	// unobserved is set while the brokers may have been unreachable (the
+	// consumer said so, or an end-offset query failed): until one answers
+	// again, no partition can be seen quiet, and from then the idle timeout
+	// starts afresh.
+	unobserved bool
 
 	ready *readiness
 }
 
 // partitionState is one assigned input partition.
 type partitionState struct {
+	id     int32
 	engine *window.Partition
 	// next is the offset after the last record processed, or -1 before the
 	// first record when the partition has no committed offset.
@@ -231,8 +237,9 @@ func (s *windowStage) emit(ps *partitionState) error {
 			by = "wall_clock"
 		}
 		s.metrics.windowsClosed.WithLabelValues(by).Inc()
+		headers := newClosedHeaders(ps.id, c)
 		for _, e := range c.Entries {
-			if err := s.txn.produce(outputMessage(&s.outputTopic, c, e)); err != nil {
+			if err := s.txn.produce(outputMessage(&s.outputTopic, headers, e)); err != nil {
 				return err
 			}
 		}
@@ -273,6 +280,18 @@ func (s *windowStage) stillAtEnd(partition int32, ps *partitionState) bool {
 	_, end, err := s.consumer.QueryWatermarkOffsets(s.topic, partition, int(endQueryTimeout.Milliseconds()))
 	if err != nil {
 		s.logger.Debug("end offset query failed; not closing by wall clock yet", "partition", partition, "err", err)
+		s.unobserved = true
+		return false
+	}
+	if s.unobserved {
+		// The brokers answer again. Producers that buffered records while
+		// they were away are delivering them now: give them the idle timeout.
+		s.unobserved = false
+		now := time.Now()
+		for _, other := range s.partitions {
+			other.engine.RestartIdle(now)
+		}
+		s.logger.Info("brokers answer again; wall-clock closing resumes after the idle timeout", "idle_timeout", s.cfg.Window.IdleTimeout)
 		return false
 	}
 	if end > ps.endSeen {
@@ -403,6 +422,9 @@ func (s *windowStage) handleError(e kafka.Error) error {
 		return fmt.Errorf("%w: consumer: %v", errFatal, e)
 	}
 	s.ready.noteKafkaError(e)
+	if e.Code() == kafka.ErrAllBrokersDown {
+		s.unobserved = true
+	}
 	s.logger.Warn("kafka consumer error", "err", e, "code", e.Code().String())
 	return nil
 }

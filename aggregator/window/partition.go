@@ -43,7 +43,11 @@ type Closed struct {
 	// ByWallClock is true when the window closed because its partition went
 	// quiet, false when the watermark passed it.
 	ByWallClock bool
-	Entries     []Latest
+	// ClosedAt is the offset of the first record of the partition the window
+	// did not take into account: its trades below ClosedAt are counted, any
+	// at or above it are late.
+	ClosedAt int64
+	Entries  []Latest
 }
 
 // Outcome says what Add did with a record.
@@ -109,6 +113,8 @@ type Partition struct {
 	closed []Closed
 	spare  []map[ISIN]entry // maps of emitted windows, reused
 
+	// next is the offset after the last record added.
+	next         int64
 	lastRecordAt time.Time
 	caughtUp     bool
 	openISINs    int
@@ -129,6 +135,7 @@ func Restore(cfg Config, cp Checkpoint, now time.Time) *Partition {
 		closedThrough:   cp.ClosedThrough,
 		replayUntil:     cp.ProcessedThrough,
 		replayWatermark: cp.Watermark,
+		next:            cp.Offset,
 		lastRecordAt:    now,
 	}
 }
@@ -143,6 +150,7 @@ func (p *Partition) IsReplay(offset int64) bool { return offset < p.replayUntil 
 func (p *Partition) Add(r Record, now time.Time) Outcome {
 	p.lastRecordAt = now
 	p.caughtUp = false
+	p.next = r.Offset + 1
 	replay := p.IsReplay(r.Offset)
 	if replay && r.EventTime > p.replayWatermark {
 		// Above the checkpoint's watermark, so it was not accepted before the
@@ -214,7 +222,7 @@ func (p *Partition) closeThrough(through int64, byWallClock bool) {
 	n := 0
 	for n < len(p.open) && p.open[n].end <= through {
 		w := p.open[n]
-		c := Closed{Start: w.start, End: w.end, ByWallClock: byWallClock, Entries: make([]Latest, 0, len(w.entries))}
+		c := Closed{Start: w.start, End: w.end, ByWallClock: byWallClock, ClosedAt: p.next, Entries: make([]Latest, 0, len(w.entries))}
 		for id, e := range w.entries {
 			c.Entries = append(c.Entries, Latest{ISIN: id, EventTime: e.eventTime, Offset: e.offset, Value: e.value, Count: e.count})
 		}
@@ -245,6 +253,16 @@ func (p *Partition) IdleCloseDue(now time.Time) bool {
 // partition beyond the end it last reached, which a paused fetch has not
 // delivered yet.
 func (p *Partition) MarkBehind() { p.caughtUp = false }
+
+// RestartIdle starts the idle timeout again at now, as a record would. The
+// caller could not see the partition until now (the brokers were
+// unreachable), so it has not been seen quiet for any time yet, and producers
+// that buffered records meanwhile get the idle timeout to deliver them.
+func (p *Partition) RestartIdle(now time.Time) {
+	if now.After(p.lastRecordAt) {
+		p.lastRecordAt = now
+	}
+}
 
 // CloseIdle closes, by wall clock, the windows of a quiet partition: caught up,
 // no record for IdleTimeout, and now past the window's end plus grace. A

@@ -392,3 +392,58 @@ func TestMarkBehindBlocksWallClockClose(t *testing.T) {
 		t.Fatal("caught up again, the window did not close")
 	}
 }
+
+// After the brokers were unreachable, a partition is not quiet until it has
+// been seen caught up for the idle timeout again.
+func TestRestartIdleAfterOutage(t *testing.T) {
+	cfg := Config{Size: 2 * time.Second, IdleTimeout: time.Second}
+	p := NewPartition(cfg, t0)
+	p.Add(Record{ISIN: samsung, EventTime: t0.UnixMilli() + 100, Offset: 0, Value: []byte("a")}, t0)
+	p.MarkCaughtUp()
+	back := t0.Add(5 * time.Second) // the brokers answer again
+	p.RestartIdle(back)
+	if p.IdleCloseDue(back.Add(999*time.Millisecond)) || p.CloseIdle(back.Add(999*time.Millisecond)) {
+		t.Fatal("closed by wall clock less than the idle timeout after the partition was seen again")
+	}
+	if !p.CloseIdle(back.Add(time.Second)) || len(p.TakeClosed()) != 1 {
+		t.Fatal("seen quiet for the idle timeout after the outage, the window did not close")
+	}
+	// An outage reported before the last record does not move the idle clock back.
+	q := NewPartition(cfg, t0)
+	q.Add(Record{ISIN: samsung, EventTime: t0.UnixMilli() + 100, Offset: 0, Value: []byte("a")}, t0.Add(3*time.Second))
+	q.MarkCaughtUp()
+	q.RestartIdle(t0)
+	if q.IdleCloseDue(t0.Add(3999 * time.Millisecond)) {
+		t.Fatal("RestartIdle with an earlier time shortened the idle timeout")
+	}
+}
+
+// Every closed window says where in its partition it closed: after the record
+// whose event time moved the watermark past it, or after the last record
+// added when it closed by wall clock.
+func TestClosedAtIsFirstOffsetNotCounted(t *testing.T) {
+	cfg := Config{Size: 2 * time.Second, IdleTimeout: time.Second}
+	base := t0.UnixMilli()
+	p := NewPartition(cfg, t0)
+	p.Add(Record{ISIN: samsung, EventTime: base + 100, Offset: 10, Value: []byte("a")}, t0)
+	p.Add(Record{ISIN: hynix, EventTime: base + 1900, Offset: 11, Value: []byte("b")}, t0)
+	p.Add(Record{ISIN: samsung, EventTime: base + 2100, Offset: 14, Value: []byte("c")}, t0) // closes [0,2000)
+	closed := p.TakeClosed()
+	if len(closed) != 1 || closed[0].ClosedAt != 15 || closed[0].ByWallClock {
+		t.Fatalf("watermark close: got %+v, want one window closed at offset 15 by watermark", closed)
+	}
+	p.MarkCaughtUp()
+	if !p.CloseIdle(t0.Add(5*time.Second)) {
+		t.Fatal("the quiet partition did not close by wall clock")
+	}
+	closed = p.TakeClosed()
+	if len(closed) != 1 || closed[0].ClosedAt != 15 || !closed[0].ByWallClock {
+		t.Fatalf("wall-clock close: got %+v, want one window closed at offset 15 by wall clock", closed)
+	}
+	r := Restore(cfg, Checkpoint{Offset: 40, ProcessedThrough: 40, ClosedThrough: NoTime, Watermark: NoTime}, t0)
+	r.Add(Record{ISIN: samsung, EventTime: base + 100, Offset: 40, Value: []byte("d")}, t0)
+	r.Add(Record{ISIN: samsung, EventTime: base + 4100, Offset: 41, Value: []byte("e")}, t0)
+	if closed := r.TakeClosed(); len(closed) != 1 || closed[0].ClosedAt != 42 {
+		t.Fatalf("after a restore: got %+v, want one window closed at offset 42", closed)
+	}
+}

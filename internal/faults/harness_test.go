@@ -711,8 +711,9 @@ type verifyReport struct {
 		Expected        int64 `json:"expected"`
 		Open            int64 `json:"open"`
 		OpenPending     int64 `json:"open_pending"`
-		Matched         int64 `json:"matched"`
-		MatchedLiveOnly int64 `json:"matched_live_only"`
+		Matched           int64 `json:"matched"`
+		MatchedLiveOnly   int64 `json:"matched_live_only"`
+		DeclaredWallClock int64 `json:"declared_wall_clock"`
 	} `json:"windows"`
 	Violations struct {
 		Total      int64 `json:"total"`
@@ -778,9 +779,9 @@ func (p *pipeline) verify(extra ...string) verifyReport {
 	}
 	rep.raw = strings.TrimSpace(stdout.String())
 	v := rep.Violations
-	p.t.Logf("verify: %d input records (%d valid, rejected %v, late %d/%d), %d output records, %d windows expected, %d matched (%d live model only), %d open pending; violations %d (dup %d, gap %d, mismatch %d, extra %d, malformed %d, redis %d)",
+	p.t.Logf("verify: %d input records (%d valid, rejected %v, late %d/%d), %d output records (%d closed by wall clock), %d windows expected, %d matched (%d live model only), %d open pending; violations %d (dup %d, gap %d, mismatch %d, extra %d, malformed %d, redis %d)",
 		rep.Input.Records, rep.Input.Valid, nonZero(rep.Input.Rejected), rep.Input.Late.Watermark, rep.Input.Late.Live,
-		rep.Output.Records, rep.Windows.Expected, rep.Windows.Matched, rep.Windows.MatchedLiveOnly, rep.Windows.OpenPending,
+		rep.Output.Records, rep.Windows.DeclaredWallClock, rep.Windows.Expected, rep.Windows.Matched, rep.Windows.MatchedLiveOnly, rep.Windows.OpenPending,
 		v.Total, v.Duplicates, v.Gaps, v.Mismatches, v.Extras, v.Malformed, v.Redis)
 	if rep.Redis != nil {
 		r := rep.Redis

@@ -69,6 +69,13 @@ func (v *Verifier) Output(r OutputRecord) {
 		e.flags |= flagMismatch
 		v.mismatch(r, k, e, got)
 	}
+	if e.flags&flagMismatch == 0 {
+		if detail := v.closedAtProblem(r, start); detail != "" {
+			e.flags |= flagMismatch
+			v.report.Violations.MismatchFields.ClosedAt++
+			v.violation(KindMismatch, r, string(r.Key), start, detail)
+		}
+	}
 	v.expected[k] = e
 }
 

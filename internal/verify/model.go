@@ -10,8 +10,11 @@
 //   - The watermark model closes a window of an input partition when the
 //     greatest event time of the partition's valid records reaches its end
 //     plus grace. It is exact for a replayed backlog.
-//   - The live model also closes windows by wall clock, which the topics do not
-//     record. Record timestamps stand in for arrival times: the aggregator's
+//   - The live model also closes windows by wall clock. The aggregator's output
+//     headers say where each wall-clock close happened (closed-by,
+//     closed-at-offset, source-partition; see Declare), and the live model
+//     closes exactly there. For an output without those headers it estimates
+//     them: record timestamps stand in for arrival times: the aggregator's
 //     clock when a record arrived is taken as the greatest timestamp of the
 //     partition's valid records so far, this one included, plus
 //     Settings.LiveLag. When that clock is at least the idle timeout after the
@@ -133,6 +136,14 @@ type partition struct {
 	// watermarkWindows and liveWindows are the two models' windows.
 	watermarkWindows windows
 	liveWindows      windows
+	// nextDeclared indexes the next declared wall-clock close to apply.
+	nextDeclared int
+}
+
+// sourceWindow is a window of one input partition.
+type sourceWindow struct {
+	partition int32
+	start     int64
 }
 
 // validRecord is an input record that passed validation.
@@ -164,6 +175,9 @@ type OutputRecord struct {
 	// WindowStart, WindowEnd and TradeCount are the values of the headers of
 	// those names; nil when the header is absent.
 	WindowStart, WindowEnd, TradeCount []byte
+	// ClosedBy, ClosedAtOffset and SourcePartition are the headers saying how
+	// and where the window closed; nil when absent (older aggregators).
+	ClosedBy, ClosedAtOffset, SourcePartition []byte
 }
 
 // Verifier recomputes the expected output from input records and checks output
@@ -185,6 +199,11 @@ type Verifier struct {
 
 	expected   map[windowKey]expectation
 	alternates map[windowKey]digest
+	// declared are the wall-clock closes the output declares.
+	declared declarations
+	// watermarkClosedAt is, per window the watermark model closed, the
+	// offset of the first record it did not take into account.
+	watermarkClosedAt map[sourceWindow]int64
 	// latestOutput is, per ISIN, the greatest window start read from the
 	// output, for telling compaction from gaps.
 	latestOutput []int64
@@ -213,6 +232,8 @@ func New(settings Settings) (*Verifier, error) {
 		ids:        map[[isin.Length]byte]isinID{},
 		expected:   map[windowKey]expectation{},
 		alternates: map[windowKey]digest{},
+
+		watermarkClosedAt: map[sourceWindow]int64{},
 	}
 	v.report.init()
 	v.gapsSeen.limit = settings.Examples
@@ -283,10 +304,14 @@ func (v *Verifier) Input(r InputRecord) {
 	rec := validRecord{isin: id, eventTime: eventTime, timestamp: r.Timestamp, offset: r.Offset,
 		hash: maphash.Bytes(v.seed, r.Value)}
 
-	// The live model: had the partition been quiet for the idle timeout when
-	// this record arrived, the aggregator closed by wall clock every window
-	// the clock had passed.
-	if p.clock != noTime {
+	// The live model: the wall-clock closes the output declares before this
+	// record, or, without declarations, had the partition been quiet for the
+	// idle timeout when this record arrived, the aggregator closed by wall
+	// clock every window the clock had passed.
+	if v.usesDeclarations() {
+		v.declared.seal()
+		v.closeDeclared(p, rec.offset)
+	} else if p.clock != noTime {
 		clock := max(p.clock, rec.timestamp) + v.settings.LiveLag.Milliseconds()
 		if clock-p.clock >= v.settings.IdleTimeout.Milliseconds() {
 			v.closeIdle(p, &p.liveWindows, clock)
@@ -304,7 +329,7 @@ func (v *Verifier) Input(r InputRecord) {
 func (v *Verifier) add(p *partition, w *windows, r validRecord, through int64) {
 	if through > w.closedThrough {
 		w.closedThrough = through
-		v.closeThrough(p, w, through, false)
+		v.closeThrough(p, w, through, r.offset+1, false)
 	}
 	start := v.windowStart(r.eventTime)
 	if start+v.size <= w.closedThrough {
@@ -341,11 +366,15 @@ func (w *windows) window(start int64) *openWindow {
 	return ow
 }
 
-// closeThrough emits every open window ending at or before through.
-func (v *Verifier) closeThrough(p *partition, w *windows, through int64, open bool) {
+// closeThrough emits every open window ending at or before through. at is the
+// offset of the first record the windows did not take into account, or noTime.
+func (v *Verifier) closeThrough(p *partition, w *windows, through, at int64, open bool) {
 	n := 0
 	for n < len(w.open) && w.open[n].start+v.size <= through {
 		ow := w.open[n]
+		if w.model == watermarkModel && at != noTime {
+			v.watermarkClosedAt[sourceWindow{p.id, ow.start}] = at
+		}
 		for id, c := range ow.latest {
 			v.expect(windowKey{id, ow.start}, digest{hash: c.hash, eventTime: c.eventTime, offset: c.offset,
 				count: c.count, partition: p.id}, w.model, open)
@@ -371,7 +400,7 @@ func (v *Verifier) closeIdle(p *partition, w *windows, clock int64) {
 		return
 	}
 	w.closedThrough = max(w.closedThrough, last)
-	v.closeThrough(p, w, last, false)
+	v.closeThrough(p, w, last, noTime, false)
 }
 
 // EndInput ends the input: the watermark model's open windows become open
@@ -383,8 +412,8 @@ func (v *Verifier) EndInput() {
 	}
 	v.inputDone = true
 	for _, p := range v.partitions {
-		v.closeThrough(p, &p.watermarkWindows, math.MaxInt64, true)
-		v.closeThrough(p, &p.liveWindows, math.MaxInt64, false)
+		v.closeThrough(p, &p.watermarkWindows, math.MaxInt64, noTime, true)
+		v.closeThrough(p, &p.liveWindows, math.MaxInt64, noTime, false)
 		v.report.Input.Late.Watermark += p.watermarkWindows.late
 		v.report.Input.Late.Live += p.liveWindows.late
 	}

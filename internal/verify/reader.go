@@ -135,6 +135,13 @@ func (r *topicReader) assign() error {
 	return nil
 }
 
+// rewind makes the next assign start every partition from the beginning again.
+func (r *topicReader) rewind() {
+	for p := range r.next {
+		r.next[p] = int64(kafka.OffsetBeginning)
+	}
+}
+
 // read hands every record below the snapshot's end to handle, in offset
 // order within each partition, and returns when every partition is done.
 func (r *topicReader) read(ctx context.Context, handle func(*kafka.Message)) error {
@@ -246,6 +253,12 @@ func outputRecord(m *kafka.Message) OutputRecord {
 			r.WindowEnd = value
 		case "trade-count":
 			r.TradeCount = value
+		case headerClosedBy:
+			r.ClosedBy = value
+		case headerClosedAtOffset:
+			r.ClosedAtOffset = value
+		case headerSourcePartition:
+			r.SourcePartition = value
 		}
 	}
 	return r

@@ -112,6 +112,10 @@ type WindowReport struct {
 	// Compacted counts missing records superseded by a later window of the
 	// same ISIN on a compacted output topic.
 	Compacted int64 `json:"compacted"`
+	// DeclaredWallClock counts output records whose headers say their window
+	// closed by wall clock; when the output has those headers, the live model
+	// closes windows where they say instead of estimating it.
+	DeclaredWallClock int64 `json:"declared_wall_clock"`
 }
 
 // ViolationReport counts the contract violations; any makes the exit status 1.
@@ -140,6 +144,10 @@ type MismatchCount struct {
 	Timestamp  int64 `json:"timestamp"`
 	WindowEnd  int64 `json:"window_end"`
 	TradeCount int64 `json:"trade_count"`
+	// ClosedAt counts records whose closing headers contradict the input:
+	// closed by watermark elsewhere than where the watermark passed the
+	// window, or by wall clock after the watermark had closed it.
+	ClosedAt int64 `json:"closed_at"`
 }
 
 // RedisReport is the check of the sink's snapshot: per ISIN, the value of its
@@ -230,6 +238,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if wr.Compacted > 0 {
 		fmt.Fprintf(&b, ", %d compacted away", wr.Compacted)
 	}
+	if wr.DeclaredWallClock > 0 {
+		fmt.Fprintf(&b, "; %d records closed by wall clock where their headers say", wr.DeclaredWallClock)
+	}
 	b.WriteString("\n")
 	v := r.Violations
 	fmt.Fprintf(&b, "  violations  duplicates %d, gaps %d, mismatches %d%s, extras %d, malformed %d",
@@ -278,7 +289,7 @@ func mismatchFields(m MismatchCount) string {
 	for _, f := range []struct {
 		name string
 		n    int64
-	}{{"value", m.Value}, {"timestamp", m.Timestamp}, {"window-end", m.WindowEnd}, {"trade-count", m.TradeCount}} {
+	}{{"value", m.Value}, {"timestamp", m.Timestamp}, {"window-end", m.WindowEnd}, {"trade-count", m.TradeCount}, {"closed-at", m.ClosedAt}} {
 		if f.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", f.name, f.n))
 		}

@@ -67,6 +67,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	if err != nil {
 		return nil, err
 	}
+	// A first pass over the output reads where its windows closed (Declare).
+	if err := out.assign(); err != nil {
+		return nil, err
+	}
+	if err := out.read(ctx, func(m *kafka.Message) { v.Declare(outputRecord(m)) }); err != nil {
+		return nil, err
+	}
+	out.rewind()
 	// Both fetch at once: the output is prefetched while the input is read.
 	if err := in.assign(); err != nil {
 		return nil, err

@@ -1,0 +1,126 @@
+package verify
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+)
+
+// The aggregator's output headers that say how and where each window closed.
+const (
+	headerClosedBy        = "closed-by"
+	headerClosedAtOffset  = "closed-at-offset"
+	headerSourcePartition = "source-partition"
+	closedByWallClock     = "wall-clock"
+	closedByWatermark     = "watermark"
+)
+
+// declaredClose is a wall-clock close the output declares: before the record
+// at offset at of its source partition, every open window ending at or before
+// through closed.
+type declaredClose struct {
+	at      int64
+	through int64
+}
+
+// declarations are the wall-clock closes read from the output's headers, per
+// source partition, in offset order once sealed.
+type declarations struct {
+	byPartition map[int32][]declaredClose
+	sealed      bool
+}
+
+// Declare reads the closing headers of one output record, in a pass over the
+// output before any Input. Once any output record declares how its window
+// closed, the live model closes windows by wall clock exactly where the output
+// says it did, instead of estimating it from record timestamps: the topics do
+// not record when the aggregator's partitions went quiet, the headers do.
+// Records without the headers, or with unreadable ones, declare nothing;
+// Output judges them.
+func (v *Verifier) Declare(r OutputRecord) {
+	by := string(r.ClosedBy)
+	if by != closedByWallClock && by != closedByWatermark {
+		return
+	}
+	end, ok1 := parseMillis(r.WindowEnd)
+	at, ok2 := parseMillis(r.ClosedAtOffset)
+	source, ok3 := parseMillis(r.SourcePartition)
+	if !ok1 || !ok2 || !ok3 || source > 1<<31-1 {
+		return
+	}
+	d := &v.declared
+	if d.byPartition == nil {
+		d.byPartition = map[int32][]declaredClose{}
+	}
+	if by == closedByWatermark {
+		return // the watermark model finds those by itself; Output checks the offset
+	}
+	v.report.Windows.DeclaredWallClock++
+	p := int32(source)
+	d.byPartition[p] = append(d.byPartition[p], declaredClose{at: at, through: end})
+}
+
+// usesDeclarations reports whether the output declared how its windows closed.
+func (v *Verifier) usesDeclarations() bool { return v.declared.byPartition != nil }
+
+// seal orders the declarations, merging those made at one offset (one close
+// of several windows, read from several output records).
+func (d *declarations) seal() {
+	if d.sealed {
+		return
+	}
+	d.sealed = true
+	for p, list := range d.byPartition {
+		slices.SortFunc(list, func(a, b declaredClose) int { return cmp.Compare(a.at, b.at) })
+		merged := list[:0]
+		for _, c := range list {
+			if n := len(merged); n > 0 && merged[n-1].at == c.at {
+				merged[n-1].through = max(merged[n-1].through, c.through)
+				continue
+			}
+			merged = append(merged, c)
+		}
+		d.byPartition[p] = merged
+	}
+}
+
+// closeDeclared applies, to the live model of p, the declared wall-clock
+// closes that happened before the record at offset.
+func (v *Verifier) closeDeclared(p *partition, offset int64) {
+	list := v.declared.byPartition[p.id]
+	for p.nextDeclared < len(list) && list[p.nextDeclared].at <= offset {
+		c := list[p.nextDeclared]
+		p.nextDeclared++
+		w := &p.liveWindows
+		w.closedThrough = max(w.closedThrough, c.through)
+		v.closeThrough(p, w, c.through, noTime, false)
+	}
+}
+
+// closedAtProblem checks the closing headers of an output record against the
+// watermark model: a window closed by watermark closed right after the record
+// that moved the watermark past it; one closed by wall clock closed before
+// that record. It returns what is wrong, or "" (also when the record has no
+// closing headers).
+func (v *Verifier) closedAtProblem(r OutputRecord, start int64) string {
+	if r.ClosedBy == nil {
+		return ""
+	}
+	at, ok1 := parseMillis(r.ClosedAtOffset)
+	source, ok2 := parseMillis(r.SourcePartition)
+	if !ok1 || !ok2 || source > 1<<31-1 {
+		return fmt.Sprintf("unreadable closing headers: closed-at-offset %q, source-partition %q", clip(r.ClosedAtOffset), clip(r.SourcePartition))
+	}
+	watermarkAt, closed := v.watermarkClosedAt[sourceWindow{int32(source), start}]
+	switch by := string(r.ClosedBy); {
+	case by == closedByWatermark && !closed:
+		return fmt.Sprintf("closed-by watermark at input partition %d offset %d, but the watermark never passed the window", source, at)
+	case by == closedByWatermark && at != watermarkAt:
+		return fmt.Sprintf("closed-by watermark at input partition %d offset %d, but the record that moved the watermark past the window is at offset %d", source, at, watermarkAt-1)
+	case by == closedByWallClock && closed && at >= watermarkAt:
+		return fmt.Sprintf("closed-by wall-clock at input partition %d offset %d, but the watermark had closed the window at offset %d", source, at, watermarkAt-1)
+	case by != closedByWatermark && by != closedByWallClock:
+		return fmt.Sprintf("closed-by header %q is neither %s nor %s", clip(r.ClosedBy), closedByWatermark, closedByWallClock)
+	}
+	return ""
+}
