@@ -433,7 +433,7 @@ func TestClosedAtIsFirstOffsetNotCounted(t *testing.T) {
 		t.Fatalf("watermark close: got %+v, want one window closed at offset 15 by watermark", closed)
 	}
 	p.MarkCaughtUp()
-	if !p.CloseIdle(t0.Add(5*time.Second)) {
+	if !p.CloseIdle(t0.Add(5 * time.Second)) {
 		t.Fatal("the quiet partition did not close by wall clock")
 	}
 	closed = p.TakeClosed()

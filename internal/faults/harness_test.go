@@ -708,9 +708,9 @@ type verifyReport struct {
 		Unverifiable int64 `json:"unverifiable"`
 	} `json:"output"`
 	Windows struct {
-		Expected        int64 `json:"expected"`
-		Open            int64 `json:"open"`
-		OpenPending     int64 `json:"open_pending"`
+		Expected          int64 `json:"expected"`
+		Open              int64 `json:"open"`
+		OpenPending       int64 `json:"open_pending"`
 		Matched           int64 `json:"matched"`
 		MatchedLiveOnly   int64 `json:"matched_live_only"`
 		DeclaredWallClock int64 `json:"declared_wall_clock"`
