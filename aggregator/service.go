@@ -161,8 +161,9 @@ var (
 		// Prefetch enough to keep the loop busy without holding hundreds of
 		// megabytes of a backlog in librdkafka's queue (make bench, row 5).
 		"queued.min.messages":        100000,
-		"queued.max.messages.kbytes": 32768,
-		"max.partition.fetch.bytes":  4194304,
+		"queued.max.messages.kbytes": 16384,
+		"max.partition.fetch.bytes":  2097152,
+		"fetch.max.bytes":            16777216,
 	}
 	producerTuning = kafka.ConfigMap{
 		"linger.ms":                    5,

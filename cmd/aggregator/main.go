@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"tickcompact/aggregator"
+	"tickcompact/internal/cmemory"
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
@@ -21,6 +22,7 @@ func main() { os.Exit(run()) }
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
 func run() int {
+	cmemory.LimitArenas(cmemory.DefaultArenas) // before librdkafka starts its threads
 	cfg, err := aggregator.LoadConfig(os.Args[1:], os.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aggregator:", err)

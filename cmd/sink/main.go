@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"tickcompact/internal/cmemory"
 	"tickcompact/internal/configload"
 	"tickcompact/internal/logging"
 	"tickcompact/sink"
@@ -20,6 +21,7 @@ func main() { os.Exit(run()) }
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
 func run() int {
+	cmemory.LimitArenas(cmemory.DefaultArenas) // before librdkafka starts its threads
 	cfg, err := sink.LoadConfig(os.Args[1:], os.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)

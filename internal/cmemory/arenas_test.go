@@ -1,0 +1,17 @@
+package cmemory
+
+import "testing"
+
+func TestLimitArenas(t *testing.T) {
+	t.Setenv("MALLOC_ARENA_MAX", "")
+	if got := LimitArenas(DefaultArenas); got != DefaultArenas {
+		t.Fatalf("LimitArenas(%d) = %d: mallopt(M_ARENA_MAX) refused", DefaultArenas, got)
+	}
+	t.Setenv("MALLOC_ARENA_MAX", "4")
+	if got := LimitArenas(DefaultArenas); got != 0 {
+		t.Fatalf("with MALLOC_ARENA_MAX set, LimitArenas = %d, want 0 (the operator's setting wins)", got)
+	}
+	if got := LimitArenas(0); got != 0 {
+		t.Fatalf("LimitArenas(0) = %d, want 0", got)
+	}
+}
