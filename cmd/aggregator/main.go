@@ -12,17 +12,18 @@ import (
 	"syscall"
 
 	"tickcompact/aggregator"
-	"tickcompact/internal/cmemory"
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
+	"tickcompact/internal/memtune"
 )
 
 func main() { os.Exit(run()) }
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
 func run() int {
-	cmemory.LimitArenas(cmemory.DefaultArenas) // before librdkafka starts its threads
+	memtune.LimitArenas(memtune.DefaultArenas) // before librdkafka starts its threads
+	memtune.SetGCPercent(memtune.DefaultGCPercent)
 	cfg, err := aggregator.LoadConfig(os.Args[1:], os.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aggregator:", err)

@@ -11,9 +11,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"tickcompact/internal/cmemory"
 	"tickcompact/internal/configload"
 	"tickcompact/internal/logging"
+	"tickcompact/internal/memtune"
 	"tickcompact/sink"
 )
 
@@ -21,7 +21,8 @@ func main() { os.Exit(run()) }
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
 func run() int {
-	cmemory.LimitArenas(cmemory.DefaultArenas) // before librdkafka starts its threads
+	memtune.LimitArenas(memtune.DefaultArenas) // before librdkafka starts its threads
+	memtune.SetGCPercent(memtune.DefaultGCPercent)
 	cfg, err := sink.LoadConfig(os.Args[1:], os.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)

@@ -1,4 +1,4 @@
-package cmemory
+package memtune
 
 import "testing"
 

@@ -1,5 +1,7 @@
-// Package cmemory tunes the C allocator (glibc malloc) that librdkafka uses.
-//
+// Package memtune sets the services' memory defaults: the C allocator's
+// (glibc malloc, which librdkafka uses) and the Go garbage collector's.
+package memtune
+
 // glibc gives threads that contend for the allocator their own arena, up to
 // eight per core, and memory freed into an arena stays in the process. The
 // librdkafka threads of a consumer and a producer (one per broker connection,
@@ -7,7 +9,6 @@
 // batches concurrently, so a busy service ends up holding many part-empty
 // arenas: measured with make bench (row 5), much of the aggregator's resident
 // memory beyond the Go heap.
-package cmemory
 
 /*
 #include <malloc.h>
