@@ -159,13 +159,18 @@ var (
 		"heartbeat.interval.ms": 2000,
 		"fetch.wait.max.ms":     5,
 		// Prefetch enough to keep the loop busy without holding hundreds of
-		// megabytes of a backlog in librdkafka (make bench, row 5: with 32 MB
-		// of queue and 4 MB per partition fetch, draining a backlog peaked at
-		// 490 MB resident, with 8 MB and 1 MB at 234 MB).
+		// megabytes of a backlog in librdkafka. A trade-off measured with make
+		// bench (row 5b, peak RSS draining 100,000 ISINs) and the fault suite
+		// (TestFaultHostileRecords, ~900 KB records among small ones, clean
+		// drain time and mixed/clean ratio, bound 2):
+		//   queue 32 MB, 4 MB/partition, 50 MB/fetch: 490 MB; 2.14 s, 1.01
+		//   queue 16 MB, 4 MB/partition, 16 MB/fetch: 414 MB; 2.13 s, 1.37
+		//   queue  8 MB, 4 MB/partition,  8 MB/fetch: 289 MB; 3.31 s, 1.83
+		//   queue  8 MB, 1 MB/partition,  8 MB/fetch: 234 MB; 3.00 s, 2.04
 		"queued.min.messages":        100000,
-		"queued.max.messages.kbytes": 8192,
-		"max.partition.fetch.bytes":  1048576,
-		"fetch.max.bytes":            8388608,
+		"queued.max.messages.kbytes": 16384,
+		"max.partition.fetch.bytes":  4194304,
+		"fetch.max.bytes":            16777216,
 	}
 	producerTuning = kafka.ConfigMap{
 		"linger.ms":                    5,
