@@ -66,8 +66,8 @@ func NewParser(fields Fields) *Parser { return &Parser{fields: fields} }
 // returned as *Rejection.
 func (p *Parser) Parse(value []byte, recordTime int64, now time.Time) (window.ISIN, int64, *Rejection) {
 	var id window.ISIN
-	isinField, timeField, err := scanTrade(value, p.fields.ISIN, p.fields.Time)
-	if err != nil {
+	var isinField, timeField field
+	if err := scanTrade(value, p.fields.ISIN, p.fields.Time, &isinField, &timeField); err != nil {
 		return id, 0, &Rejection{Reason: InvalidJSON, Err: err}
 	}
 	switch isinField.kind {
@@ -92,6 +92,7 @@ func (p *Parser) Parse(value []byte, recordTime int64, now time.Time) (window.IS
 
 	eventTime := recordTime
 	if p.fields.Time != "" {
+		var err error
 		eventTime, err = p.eventTime(timeField)
 		if err != nil {
 			return id, 0, &Rejection{Reason: InvalidTime, Err: err}

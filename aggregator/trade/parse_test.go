@@ -26,6 +26,7 @@ func TestParse(t *testing.T) {
 		{name: "custom isin field", fields: Fields{ISIN: "isinStockCode"}, value: `{"isinStockCode":"KR7000660001"}`, wantISIN: "KR7000660001", wantTime: recordTime},
 		{name: "epoch ms time field", fields: Fields{Time: "ts"}, value: `{"isin":"KR7005930003","ts":1763999999000}`, wantISIN: "KR7005930003", wantTime: 1763999999000},
 		{name: "rfc3339 time field", fields: Fields{Time: "ts"}, value: `{"isin":"KR7005930003","ts":"2025-11-24T15:59:59.5+09:00"}`, wantISIN: "KR7005930003", wantTime: time.Date(2025, 11, 24, 6, 59, 59, 500e6, time.UTC).UnixMilli()},
+		{name: "compact members, then others", fields: Fields{Time: "ts"}, value: `{"price":71200,"na\u006de":"x","isin" : "KR7005930003","ts":1.763999999e12}`, wantISIN: "KR7005930003", wantTime: 1763999999000},
 		{name: "truncated", value: `{"isin":"KR7005930003"`, wantError: InvalidJSON},
 		{name: "not an object", value: `["KR7005930003"]`, wantError: InvalidJSON},
 		{name: "empty", value: ``, wantError: InvalidJSON},
@@ -131,11 +132,18 @@ func FuzzScanMatchesEncodingJSON(f *testing.F) {
 		`{"isin":1e5}`, `{"is\u0069n":"KR7005930003"}`, `[]`, `{}`, ` {"a":-0.5e-3} `, `{"a":01}`,
 		`{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `{"a":1,}`, `{"a" 1}`, `"x"`, `{"isin":"a","isin":"b"}`,
 		`{"a":tru}`, `{"a":[1 2]}`, `{"a":"\x"}`, "{\"a\":\"\t\"}",
+		// The generator's shape, which the scanner's fast path takes, and
+		// members that make it hand over to the general path part-way.
+		`{"isin":"KR7005930003","name":"Samsung Electronics","market":"KOSPI","price":71200,"prevClose":70900,"volume":15,"side":"buy","tradeTime":1764081234567,"seq":123}`,
+		`{"isin":"KR7005930003","price":71.5,"ts":1763999999000}`, `{"price":7e3,"isin":"KR7005930003"}`,
+		`{"isin":"KR7005930003","name":"Samsung \"SEC\"","ts":"2025-11-24T15:59:59Z"}`,
+		`{"isin":"KR7005930003", "ts":0}`, `{"ts":-1,"isin":"KR7005930003"}`, `{"isin":"KR7005930003","seq":12}x`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		isinField, timeField, err := scanTrade(data, "isin", "ts")
+		var isinField, timeField field
+		err := scanTrade(data, "isin", "ts", &isinField, &timeField)
 		valid := json.Valid(data)
 		var obj map[string]json.RawMessage
 		isObject := valid && json.Unmarshal(data, &obj) == nil

@@ -12,9 +12,11 @@ import (
 // only needs to know that the record is valid JSON, that it is an object, and
 // what its ISIN and time fields hold. Validity follows encoding/json.Valid
 // exactly, which FuzzScanMatchesEncodingJSON checks.
-
-// maxDepth is encoding/json's nesting limit.
-const maxDepth = 10000
+//
+// Members in the compact form producers write take a fast path here; any
+// other member, and everything nested, goes through the grammar in
+// grammar.go. Both find the ends of strings and digit runs with the
+// word-at-a-time searches of swar.go.
 
 // kind is the JSON type of a field the scanner picked out.
 type kind uint8
@@ -42,90 +44,138 @@ type field struct {
 // errNotObject is returned for valid JSON that is not an object.
 var errNotObject = errors.New("value is not a JSON object")
 
-// stringSafe marks bytes that may appear unescaped inside a JSON string and
-// need no further look: not a quote, not a backslash, not a control character.
-var stringSafe = func() (t [256]bool) {
-	for i := 0x20; i < 256; i++ {
-		t[i] = i != '"' && i != '\\'
+// scanTrade validates data as one JSON object (surrounding white space
+// allowed) and stores its top-level fields named isinKey and timeKey (the
+// last occurrence wins, as in encoding/json) in isinField and timeField,
+// which the caller passes zeroed; after an error they hold nothing useful.
+// timeKey may be empty. The fields are passed by pointer because returning
+// two of them and an error spills the results through the stack and costs
+// more than the scan of a short field.
+func scanTrade(data []byte, isinKey, timeKey string, isinField, timeField *field) error {
+	i := skipSpace(data, 0)
+	if i >= len(data) {
+		return errors.New("empty value")
 	}
-	return t
-}()
-
-type scanner struct {
-	data []byte
-	pos  int
+	if data[i] != '{' {
+		end, _, _, ok := scanValue(data, i, 0)
+		if !ok {
+			return syntaxError(data, end)
+		}
+		if err := endOfValue(data, end); err != nil {
+			return err
+		}
+		return errNotObject
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return endOfValue(data, i+1)
+	}
+	return scanCompactMembers(data, i, &fieldPicker{isinKey: isinKey, timeKey: timeKey, isin: isinField, time: timeField})
 }
 
-// scanTrade validates data as one JSON object (surrounding white space
-// allowed) and returns its top-level fields named isinKey and timeKey (the
-// last occurrence wins, as in encoding/json). timeKey may be empty.
-func scanTrade(data []byte, isinKey, timeKey string) (isinField, timeField field, err error) {
-	s := scanner{data: data}
-	s.skipWS()
-	if s.pos >= len(data) {
-		return field{}, field{}, errors.New("empty value")
-	}
-	if data[s.pos] != '{' {
-		if !s.value(0) || !s.end() {
-			return field{}, field{}, s.syntaxError()
+// scanCompactMembers scans the members of an object from data[i] as long as
+// they are in the form producers write: an unescaped key, a colon, an
+// unescaped string or a positive integer, then ',' or '}', with no white
+// space. From the first member in any other form, valid or not, scanMembers
+// takes over; it is out of line so that this loop's few variables stay in
+// registers.
+func scanCompactMembers(data []byte, i int, picker *fieldPicker) error {
+	isinKey, timeKey := picker.isinKey, picker.timeKey
+	for i < len(data) && data[i] == '"' {
+		keyEnd := indexStringStop(data, i+1)
+		start := keyEnd + 2 // past the closing quote and the colon
+		if start >= len(data) || data[keyEnd] != '"' || data[keyEnd+1] != ':' {
+			break
 		}
-		return field{}, field{}, errNotObject
-	}
-	s.pos++
-	s.skipWS()
-	if s.pos < len(data) && data[s.pos] == '}' {
-		s.pos++
-		if !s.end() {
-			return field{}, field{}, s.syntaxError()
-		}
-		return field{}, field{}, nil
-	}
-	for {
-		if s.pos >= len(data) || data[s.pos] != '"' {
-			return field{}, field{}, s.syntaxError()
-		}
-		keyStart := s.pos + 1
-		escaped, ok := s.str()
-		if !ok {
-			return field{}, field{}, s.syntaxError()
-		}
-		key := data[keyStart : s.pos-1]
-		s.skipWS()
-		if s.pos >= len(data) || data[s.pos] != ':' {
-			return field{}, field{}, s.syntaxError()
-		}
-		s.pos++
-		s.skipWS()
-		if s.pos >= len(data) {
-			return field{}, field{}, s.syntaxError()
-		}
-		f, ok := s.field()
-		if !ok {
-			return field{}, field{}, s.syntaxError()
-		}
-		if keyIs(key, escaped, isinKey) {
-			isinField = f
-		} else if timeKey != "" && keyIs(key, escaped, timeKey) {
-			timeField = f
-		}
-		s.skipWS()
-		if s.pos >= len(data) {
-			return field{}, field{}, s.syntaxError()
-		}
-		switch data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipWS()
-		case '}':
-			s.pos++
-			if !s.end() {
-				return field{}, field{}, s.syntaxError()
+		var end int
+		var k kind
+		if c := data[start]; c == '"' {
+			if end = indexStringStop(data, start+1); end >= len(data) || data[end] != '"' {
+				break
 			}
-			return isinField, timeField, nil
-		default:
-			return field{}, field{}, s.syntaxError()
+			end, k = end+1, kindString
+		} else if c-'1' <= 8 {
+			// The ',' or '}' required next also rules out a fraction or an
+			// exponent.
+			end, k = skipDigits(data, start+1), kindNumber
+		} else {
+			break
+		}
+		if end >= len(data) || (data[end] != ',' && data[end] != '}') {
+			break
+		}
+		// picker.pick, inlined for a key without escapes.
+		if key := data[i+1 : keyEnd]; string(key) == isinKey {
+			*picker.isin = newField(data[start:end], k, false)
+		} else if timeKey != "" && string(key) == timeKey {
+			*picker.time = newField(data[start:end], k, false)
+		}
+		if data[end] == '}' {
+			return endOfValue(data, end+1)
+		}
+		i = end + 1
+	}
+	return scanMembers(data, i, picker)
+}
+
+// scanMembers scans the rest of an object, in any form, from the member at
+// or after data[i].
+func scanMembers(data []byte, i int, picker *fieldPicker) error {
+	for {
+		key, keyEscaped, start, ok := scanKey(data, skipSpace(data, i))
+		if !ok {
+			return syntaxError(data, start)
+		}
+		end, k, escaped, ok := scanValue(data, start, 1)
+		if !ok {
+			return syntaxError(data, end)
+		}
+		picker.pick(key, keyEscaped, data[start:end], k, escaped)
+		var closed bool
+		if i, closed, ok = scanAfterItem(data, end, '}'); !ok {
+			return syntaxError(data, i)
+		}
+		if closed {
+			return endOfValue(data, i)
 		}
 	}
+}
+
+// endOfValue checks that only white space follows the value that ends
+// before data[i].
+func endOfValue(data []byte, i int) error {
+	if i = skipSpace(data, i); i != len(data) {
+		return syntaxError(data, i)
+	}
+	return nil
+}
+
+// fieldPicker keeps the top-level fields scanTrade looks for.
+type fieldPicker struct {
+	isinKey, timeKey string
+	isin, time       *field
+}
+
+// pick keeps the member's value if key is one the picker looks for. value
+// is the value's text and k its kind; escaped says whether a string value
+// holds escapes, keyEscaped whether key does.
+func (p *fieldPicker) pick(key []byte, keyEscaped bool, value []byte, k kind, escaped bool) {
+	if keyIs(key, keyEscaped, p.isinKey) {
+		*p.isin = newField(value, k, escaped)
+	} else if p.timeKey != "" && keyIs(key, keyEscaped, p.timeKey) {
+		*p.time = newField(value, k, escaped)
+	}
+}
+
+// newField describes the value whose text is raw.
+func newField(raw []byte, k kind, escaped bool) field {
+	switch k {
+	case kindString:
+		return field{kind: k, raw: raw[1 : len(raw)-1], escaped: escaped}
+	case kindNumber:
+		return field{kind: k, raw: raw}
+	}
+	return field{kind: k}
 }
 
 // keyIs compares a raw key with name, unescaping only when it has escapes.
@@ -133,6 +183,12 @@ func keyIs(raw []byte, escaped bool, name string) bool {
 	if !escaped {
 		return string(raw) == name
 	}
+	return escapedKeyIs(raw, name)
+}
+
+// escapedKeyIs is keyIs for a key with escapes, kept out of line so that
+// keyIs inlines.
+func escapedKeyIs(raw []byte, name string) bool {
 	if len(raw) < len(name) { // escapes only make the raw form longer
 		return false
 	}
@@ -149,245 +205,9 @@ func unescape(raw []byte) (string, error) {
 	return s, err
 }
 
-// end reports whether only white space follows.
-func (s *scanner) end() bool {
-	s.skipWS()
-	return s.pos == len(s.data)
-}
-
-func (s *scanner) syntaxError() error {
-	if s.pos >= len(s.data) {
+func syntaxError(data []byte, i int) error {
+	if i >= len(data) {
 		return errors.New("unexpected end of JSON input")
 	}
-	return fmt.Errorf("invalid character %q at offset %d", s.data[s.pos], s.pos)
-}
-
-func (s *scanner) skipWS() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
-
-// field scans one value and describes it.
-func (s *scanner) field() (field, bool) {
-	start := s.pos
-	switch s.data[s.pos] {
-	case '"':
-		escaped, ok := s.str()
-		if !ok {
-			return field{}, false
-		}
-		return field{kind: kindString, raw: s.data[start+1 : s.pos-1], escaped: escaped}, true
-	case 'n':
-		return field{kind: kindNull}, s.literal("null")
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		ok := s.number()
-		return field{kind: kindNumber, raw: s.data[start:s.pos]}, ok
-	default:
-		return field{kind: kindOther}, s.value(1)
-	}
-}
-
-// value scans any JSON value at nesting depth.
-func (s *scanner) value(depth int) bool {
-	if s.pos >= len(s.data) {
-		return false
-	}
-	switch c := s.data[s.pos]; {
-	case c == '"':
-		_, ok := s.str()
-		return ok
-	case c == '{':
-		return s.object(depth + 1)
-	case c == '[':
-		return s.array(depth + 1)
-	case c == 't':
-		return s.literal("true")
-	case c == 'f':
-		return s.literal("false")
-	case c == 'n':
-		return s.literal("null")
-	case c == '-' || (c >= '0' && c <= '9'):
-		return s.number()
-	default:
-		return false
-	}
-}
-
-func (s *scanner) object(depth int) bool {
-	if depth > maxDepth {
-		return false
-	}
-	s.pos++ // '{'
-	s.skipWS()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return true
-	}
-	for {
-		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			return false
-		}
-		if _, ok := s.str(); !ok {
-			return false
-		}
-		s.skipWS()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return false
-		}
-		s.pos++
-		s.skipWS()
-		if !s.value(depth) {
-			return false
-		}
-		s.skipWS()
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipWS()
-		case '}':
-			s.pos++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-func (s *scanner) array(depth int) bool {
-	if depth > maxDepth {
-		return false
-	}
-	s.pos++ // '['
-	s.skipWS()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-		return true
-	}
-	for {
-		if !s.value(depth) {
-			return false
-		}
-		s.skipWS()
-		if s.pos >= len(s.data) {
-			return false
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			s.skipWS()
-		case ']':
-			s.pos++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// str scans a string starting at its opening quote and leaves pos after the
-// closing one.
-func (s *scanner) str() (escaped bool, ok bool) {
-	data := s.data
-	i := s.pos + 1
-	for {
-		for i < len(data) && stringSafe[data[i]] {
-			i++
-		}
-		if i >= len(data) {
-			s.pos = i
-			return escaped, false
-		}
-		switch data[i] {
-		case '"':
-			s.pos = i + 1
-			return escaped, true
-		case '\\':
-			escaped = true
-			if i+1 >= len(data) {
-				s.pos = i + 1
-				return escaped, false
-			}
-			switch data[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
-					s.pos = i + 1
-					return escaped, false
-				}
-				i += 6
-			default:
-				s.pos = i + 1
-				return escaped, false
-			}
-		default: // a control character
-			s.pos = i
-			return escaped, false
-		}
-	}
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
-// number scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (s *scanner) number() bool {
-	data, i := s.data, s.pos
-	if i < len(data) && data[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(data) && data[i] == '0':
-		i++
-	case i < len(data) && data[i] >= '1' && data[i] <= '9':
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-	default:
-		s.pos = i
-		return false
-	}
-	if i < len(data) && data[i] == '.' {
-		i++
-		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			s.pos = i
-			return false
-		}
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		if i >= len(data) || data[i] < '0' || data[i] > '9' {
-			s.pos = i
-			return false
-		}
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-	}
-	s.pos = i
-	return true
-}
-
-func (s *scanner) literal(lit string) bool {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return false
-	}
-	s.pos += len(lit)
-	return true
+	return fmt.Errorf("invalid character %q at offset %d", data[i], i)
 }

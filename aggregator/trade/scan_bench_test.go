@@ -10,7 +10,8 @@ var benchSample = []byte(`{"isin":"KR7005930003","name":"Samsung Electronics","m
 func BenchmarkScanTrade(b *testing.B) {
 	b.SetBytes(int64(len(benchSample)))
 	for i := 0; i < b.N; i++ {
-		scanTrade(benchSample, "isin", "")
+		var isinField, timeField field
+		scanTrade(benchSample, "isin", "", &isinField, &timeField)
 	}
 }
 

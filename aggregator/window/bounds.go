@@ -39,3 +39,24 @@ func (c Config) End(t int64) int64 { return c.Start(t) + c.Size.Milliseconds() }
 func (c Config) closedThroughAt(t int64) int64 {
 	return c.Start(t - c.Grace.Milliseconds())
 }
+
+// windowCache remembers the window Config.Start found last. Consecutive
+// look-ups mostly fall in the same window, and checking that is much cheaper
+// than the 64-bit division Start does.
+type windowCache struct {
+	start, end int64 // the window [start, end); empty in the zero value
+}
+
+// startOf returns cfg.Start(t).
+func (c *windowCache) startOf(cfg Config, t int64) int64 {
+	if c.start <= t && t < c.end {
+		return c.start
+	}
+	start := cfg.Start(t)
+	// Remember the window unless computing it overflowed (times near the
+	// ends of int64), so that a hit always means start <= t < start+size.
+	if end := start + cfg.Size.Milliseconds(); start <= t && t < end {
+		c.start, c.end = start, end
+	}
+	return start
+}

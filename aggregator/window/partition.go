@@ -83,6 +83,7 @@ type Checkpoint struct {
 const NoTime int64 = math.MinInt64
 
 type entry struct {
+	isin      ISIN
 	eventTime int64
 	offset    int64
 	value     []byte
@@ -92,7 +93,38 @@ type entry struct {
 type openWindow struct {
 	start, end  int64
 	firstOffset int64 // the earliest offset that contributed
-	entries     map[ISIN]entry
+	// index locates each ISIN's entry in entries. Updating an entry in place
+	// takes one map lookup; a map of entries would need a second to store
+	// the updated value back.
+	index   map[ISIN]int32
+	entries []entry
+}
+
+// add counts r in the window, keeps it if it is the ISIN's latest, and
+// reports whether the ISIN is new to the window.
+func (w *openWindow) add(r Record) (newISIN bool) {
+	if w.firstOffset > r.Offset {
+		w.firstOffset = r.Offset
+	}
+	i, ok := w.index[r.ISIN]
+	if !ok {
+		w.index[r.ISIN] = int32(len(w.entries))
+		w.entries = append(w.entries, entry{isin: r.ISIN, eventTime: r.EventTime, offset: r.Offset, value: r.Value, count: 1})
+		return true
+	}
+	e := &w.entries[i]
+	e.count++
+	if r.EventTime > e.eventTime || (r.EventTime == e.eventTime && r.Offset > e.offset) {
+		e.eventTime, e.offset, e.value = r.EventTime, r.Offset, r.Value
+	}
+	return false
+}
+
+// reset empties the window for reuse, dropping its references to values.
+func (w *openWindow) reset() {
+	clear(w.index)
+	clear(w.entries)
+	w.entries = w.entries[:0]
 }
 
 // Partition holds the windows of one input partition. It is not safe for
@@ -111,13 +143,17 @@ type Partition struct {
 	// than two (the current one and one waiting for grace).
 	open   []*openWindow
 	closed []Closed
-	spare  []map[ISIN]entry // maps of emitted windows, reused
+	spare  []*openWindow // emitted windows, emptied for reuse
 
 	// next is the offset after the last record added.
 	next         int64
 	lastRecordAt time.Time
 	caughtUp     bool
 	openISINs    int
+
+	// recordWindow and closingWindow spare Add its divisions: the window of
+	// the last record, and the one the watermark minus grace falls in.
+	recordWindow, closingWindow windowCache
 }
 
 // NewPartition returns the state of a partition with no history.
@@ -158,7 +194,7 @@ func (p *Partition) Add(r Record, now time.Time) Outcome {
 		// of the wall clock at the time) and must stay rejected.
 		return Replayed
 	}
-	end := p.cfg.End(r.EventTime)
+	end := p.recordWindow.startOf(p.cfg, r.EventTime) + p.cfg.Size.Milliseconds() // p.cfg.End(r.EventTime)
 	if r.EventTime > p.watermark {
 		p.watermark = r.EventTime
 	}
@@ -169,19 +205,9 @@ func (p *Partition) Add(r Record, now time.Time) Outcome {
 		p.closeByWatermark()
 		return Late
 	}
-	w := p.window(end)
-	if w.firstOffset > r.Offset {
-		w.firstOffset = r.Offset
-	}
-	e, ok := w.entries[r.ISIN]
-	if !ok {
+	if p.window(end).add(r) {
 		p.openISINs++
 	}
-	e.count++
-	if !ok || r.EventTime > e.eventTime || (r.EventTime == e.eventTime && r.Offset > e.offset) {
-		e.eventTime, e.offset, e.value = r.EventTime, r.Offset, r.Value
-	}
-	w.entries[r.ISIN] = e
 	p.closeByWatermark()
 	return Accepted
 }
@@ -195,12 +221,13 @@ func (p *Partition) window(end int64) *openWindow {
 		}
 		i--
 	}
-	w := &openWindow{start: end - p.cfg.Size.Milliseconds(), end: end, firstOffset: math.MaxInt64}
+	var w *openWindow
 	if n := len(p.spare); n > 0 {
-		w.entries, p.spare = p.spare[n-1], p.spare[:n-1]
+		w, p.spare = p.spare[n-1], p.spare[:n-1]
 	} else {
-		w.entries = make(map[ISIN]entry)
+		w = &openWindow{index: make(map[ISIN]int32)}
 	}
+	w.start, w.end, w.firstOffset = end-p.cfg.Size.Milliseconds(), end, math.MaxInt64
 	p.open = append(p.open, nil)
 	copy(p.open[i+1:], p.open[i:])
 	p.open[i] = w
@@ -211,7 +238,9 @@ func (p *Partition) closeByWatermark() {
 	if p.watermark == NoTime || len(p.open) == 0 {
 		return
 	}
-	if through := p.cfg.closedThroughAt(p.watermark); through > p.closedThrough {
+	// p.cfg.closedThroughAt(p.watermark), through the cache.
+	through := p.closingWindow.startOf(p.cfg, p.watermark-p.cfg.Grace.Milliseconds())
+	if through > p.closedThrough {
 		p.closedThrough = through
 	}
 	p.closeThrough(p.closedThrough, false)
@@ -223,12 +252,12 @@ func (p *Partition) closeThrough(through int64, byWallClock bool) {
 	for n < len(p.open) && p.open[n].end <= through {
 		w := p.open[n]
 		c := Closed{Start: w.start, End: w.end, ByWallClock: byWallClock, ClosedAt: p.next, Entries: make([]Latest, 0, len(w.entries))}
-		for id, e := range w.entries {
-			c.Entries = append(c.Entries, Latest{ISIN: id, EventTime: e.eventTime, Offset: e.offset, Value: e.value, Count: e.count})
+		for _, e := range w.entries {
+			c.Entries = append(c.Entries, Latest{ISIN: e.isin, EventTime: e.eventTime, Offset: e.offset, Value: e.value, Count: e.count})
 		}
 		p.openISINs -= len(w.entries)
-		clear(w.entries)
-		p.spare = append(p.spare, w.entries)
+		w.reset()
+		p.spare = append(p.spare, w)
 		p.closed = append(p.closed, c)
 		n++
 	}

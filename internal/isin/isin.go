@@ -10,21 +10,6 @@ package isin
 // Length is the number of characters in an ISIN.
 const Length = 12
 
-// Valid reports whether s is a well-formed ISIN whose check digit is correct.
-// It does not allocate.
-func Valid(s []byte) bool {
-	if len(s) != Length || !isUpper(s[0]) || !isUpper(s[1]) || !isDigit(s[11]) {
-		return false
-	}
-	for _, c := range s[2:11] {
-		if !isUpper(c) && !isDigit(c) {
-			return false
-		}
-	}
-	digit, _ := checkDigit(s[:11])
-	return digit == s[11]
-}
-
 // ValidString is Valid for a string.
 func ValidString(s string) bool {
 	if len(s) != Length {
