@@ -17,24 +17,7 @@ func closedBy(o OutputRecord, by string, at int64, source int32) OutputRecord {
 // headers first, then the input, then the output.
 func verifyDeclared(t *testing.T, trades []tradeRec, outputs []OutputRecord) *Report {
 	t.Helper()
-	v, err := New(testSettings())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range outputs {
-		v.Declare(o)
-	}
-	offsets := map[int32]int64{}
-	for _, tr := range trades {
-		v.Input(InputRecord{Partition: tr.partition, Offset: offsets[tr.partition], Timestamp: tr.timestamp, Value: tr.value()})
-		offsets[tr.partition]++
-	}
-	v.EndInput()
-	for i, o := range outputs {
-		o.Offset = int64(i)
-		v.Output(o)
-	}
-	return v.Report()
+	return verifyWith(t, testSettings(), trades, outputs, true)
 }
 
 // A window the output says closed by wall clock after offset 1 makes the

@@ -63,9 +63,21 @@ func testSettings() Settings {
 
 func verifyAll(t *testing.T, s Settings, trades []tradeRec, outputs []OutputRecord) *Report {
 	t.Helper()
+	return verifyWith(t, s, trades, outputs, false)
+}
+
+// verifyWith runs the verifier as cmd/verify does; with declare, the output's
+// closing headers are read first (Declare).
+func verifyWith(t *testing.T, s Settings, trades []tradeRec, outputs []OutputRecord, declare bool) *Report {
+	t.Helper()
 	v, err := New(s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if declare {
+		for _, o := range outputs {
+			v.Declare(o)
+		}
 	}
 	offsets := map[int32]int64{}
 	for _, tr := range trades {
