@@ -417,11 +417,12 @@ func (s *windowStage) commit(ctx context.Context) error {
 		return nil
 	}
 	emitted := s.txn.pending
-	s.logger.Debug("committing", "records", emitted, "offsets", len(tps))
+	began := time.Now()
 	if err := s.txn.commit(ctx, tps); err != nil {
 		return err
 	}
 	now := time.Now()
+	s.logger.Debug("committed", "records", emitted, "offsets", len(tps), "took", now.Sub(began), "windows", len(s.windowEnds))
 	for _, end := range s.windowEnds {
 		s.metrics.emissionDelay.Observe(now.Sub(time.UnixMilli(end)).Seconds())
 	}
