@@ -88,6 +88,7 @@ func TestFaultBrokerKilled(t *testing.T) {
 	broker := brokerUnderTest(t, k.Brokers)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	p := newPipeline(t, k, 6, nil)
+	p.lateArrivals = true
 	aggHTTP := freeAddr(t)
 	agg := p.aggregator("aggregator", true, aggHTTP)
 	opts := liveOptions(rng)
@@ -150,6 +151,7 @@ func TestFaultBrokerKilled(t *testing.T) {
 	case int64(late) < rep.Input.Late.Live, !replayed && int64(late) != rep.Input.Late.Live:
 		t.Errorf("the aggregator counted %v late records, verify's live model %d (replayed: %v)", late, rep.Input.Late.Live, replayed)
 	}
+	t.Logf("wall-clock closes: %d output records, %d closes not explained by record timestamps", rep.Windows.DeclaredWallClock, rep.Windows.WallClockUnexplained)
 	t.Logf("RESULT records=%d (generator: %s) faults=broker SIGKILL, down %s violations=%d aggregator restarts=%d",
 		rep.Input.Records, summary, secs(answered.Sub(killed)), rep.Violations.Total, agg.Starts()-1)
 }

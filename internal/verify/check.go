@@ -207,6 +207,7 @@ func (v *Verifier) Report() *Report {
 	if v.snapshot != nil {
 		v.checkSnapshot()
 	}
+	rep.Notes = append(rep.Notes, v.declarationNotes()...)
 	rep.total()
 	return rep
 }

@@ -28,6 +28,16 @@ type declaredClose struct {
 type declarations struct {
 	byPartition map[int32][]declaredClose
 	sealed      bool
+	// with and without count the output records with and without readable
+	// closing headers.
+	with, without int64
+	// unexplained is the first declared close the timestamps do not explain.
+	unexplained *unexplainedClose
+}
+
+type unexplainedClose struct {
+	partition int32
+	at        int64
 }
 
 // Declare reads the closing headers of one output record, in a pass over the
@@ -38,17 +48,16 @@ type declarations struct {
 // Records without the headers, or with unreadable ones, declare nothing;
 // Output judges them.
 func (v *Verifier) Declare(r OutputRecord) {
+	d := &v.declared
 	by := string(r.ClosedBy)
-	if by != closedByWallClock && by != closedByWatermark {
-		return
-	}
 	end, ok1 := parseMillis(r.WindowEnd)
 	at, ok2 := parseMillis(r.ClosedAtOffset)
 	source, ok3 := parseMillis(r.SourcePartition)
-	if !ok1 || !ok2 || !ok3 || source > 1<<31-1 {
+	if by != closedByWallClock && by != closedByWatermark || !ok1 || !ok2 || !ok3 || source > 1<<31-1 {
+		d.without++
 		return
 	}
-	d := &v.declared
+	d.with++
 	if d.byPartition == nil {
 		d.byPartition = map[int32][]declaredClose{}
 	}
@@ -60,8 +69,10 @@ func (v *Verifier) Declare(r OutputRecord) {
 	d.byPartition[p] = append(d.byPartition[p], declaredClose{at: at, through: end})
 }
 
-// usesDeclarations reports whether the output declared how its windows closed.
-func (v *Verifier) usesDeclarations() bool { return v.declared.byPartition != nil }
+// usesDeclarations reports whether the output declared how its windows
+// closed: every record has the closing headers. An output mixing records with
+// and without them (an aggregator upgraded in place) is estimated throughout.
+func (v *Verifier) usesDeclarations() bool { return v.declared.with > 0 && v.declared.without == 0 }
 
 // seal orders the declarations, merging those made at one offset (one close
 // of several windows, read from several output records).
@@ -85,12 +96,21 @@ func (d *declarations) seal() {
 }
 
 // closeDeclared applies, to the live model of p, the declared wall-clock
-// closes that happened before the record at offset.
-func (v *Verifier) closeDeclared(p *partition, offset int64) {
+// closes that happened before the record at offset. quiet says whether that
+// record's timestamp shows the quiet period a wall-clock close needs; a close
+// it does not explain is counted (the record may have reached the broker late,
+// through an outage, or the window closed too early).
+func (v *Verifier) closeDeclared(p *partition, offset int64, quiet bool) {
 	list := v.declared.byPartition[p.id]
 	for p.nextDeclared < len(list) && list[p.nextDeclared].at <= offset {
 		c := list[p.nextDeclared]
 		p.nextDeclared++
+		if !quiet {
+			v.report.Windows.WallClockUnexplained++
+			if v.declared.unexplained == nil {
+				v.declared.unexplained = &unexplainedClose{partition: p.id, at: c.at}
+			}
+		}
 		w := &p.liveWindows
 		w.closedThrough = max(w.closedThrough, c.through)
 		v.closeThrough(p, w, c.through, noTime, false)
@@ -111,6 +131,10 @@ func (v *Verifier) closedAtProblem(r OutputRecord, start int64) string {
 	if !ok1 || !ok2 || source > 1<<31-1 {
 		return fmt.Sprintf("unreadable closing headers: closed-at-offset %q, source-partition %q", clip(r.ClosedAtOffset), clip(r.SourcePartition))
 	}
+	if p := v.partitions[int32(source)]; p == nil || at > p.readThrough {
+		// Closed after the input this verifier read (it grew meanwhile).
+		return ""
+	}
 	watermarkAt, closed := v.watermarkClosedAt[sourceWindow{int32(source), start}]
 	switch by := string(r.ClosedBy); {
 	case by == closedByWatermark && !closed:
@@ -123,4 +147,20 @@ func (v *Verifier) closedAtProblem(r OutputRecord, start int64) string {
 		return fmt.Sprintf("closed-by header %q is neither %s nor %s", clip(r.ClosedBy), closedByWatermark, closedByWallClock)
 	}
 	return ""
+}
+
+// declarationNotes explain how the wall-clock closes were modelled.
+func (v *Verifier) declarationNotes() []string {
+	d := &v.declared
+	var notes []string
+	if d.with > 0 && d.without > 0 {
+		notes = append(notes, fmt.Sprintf("%d output records have closing headers (closed-by, closed-at-offset, source-partition) and %d do not: "+
+			"wall-clock closes are estimated from record timestamps for all of them", d.with, d.without))
+	}
+	if u := d.unexplained; u != nil {
+		notes = append(notes, fmt.Sprintf("%d wall-clock closes the output declares are not explained by record timestamps (the first before input partition %d offset %d): "+
+			"the records after them were stamped less than the idle timeout after the ones before. Expected after a broker or producer outage "+
+			"(records stamped before it arrive after it); otherwise windows closed too early", v.report.Windows.WallClockUnexplained, u.partition, u.at))
+	}
+	return notes
 }

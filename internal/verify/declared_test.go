@@ -46,6 +46,18 @@ func TestDeclaredWallClockClose(t *testing.T) {
 	if r.Windows.DeclaredWallClock != 2 || r.Windows.MatchedLiveOnly != 2 || r.Input.Late.Live != 2 || r.Input.Late.Watermark != 0 {
 		t.Fatalf("windows %+v, late %+v: want 2 declared wall-clock records matched by the live model only, 2 late", r.Windows, r.Input.Late)
 	}
+	// The record after the close was stamped 58 ms after the one before it:
+	// the timestamps do not explain the close, and the report says so.
+	if r.Windows.WallClockUnexplained != 1 || len(r.Notes) != 1 {
+		t.Fatalf("unexplained closes %d, notes %q: want 1 and a note", r.Windows.WallClockUnexplained, r.Notes)
+	}
+
+	// An output mixing records with and without the headers (an aggregator
+	// upgraded in place) is estimated from timestamps throughout.
+	mixed := []OutputRecord{outputs[0], outputs[1], outFor(trades[4], 1)}
+	if r := verifyDeclared(t, trades, mixed); r.Violations.Mismatches != 2 || r.Windows.WallClockUnexplained != 0 {
+		t.Fatalf("mixed: violations %+v, windows %+v: want the 2 mismatches of the estimate", r.Violations, r.Windows)
+	}
 
 	// Without the declaration the same output is two mismatches: the models
 	// estimate no wall-clock close from these timestamps.
@@ -89,5 +101,31 @@ func TestDeclaredCloseContradictsWatermark(t *testing.T) {
 				t.Fatalf("violations %+v, examples %+v: want one closed-at mismatch", r.Violations, r.Examples)
 			}
 		})
+	}
+}
+
+// A quiet gap in the timestamps explains a declared close.
+func TestDeclaredCloseExplainedByQuietGap(t *testing.T) {
+	a := mkISIN(t, "KR700593000")
+	trades := []tradeRec{
+		{timestamp: t0 + 100, isin: a, seq: 1},  // offset 0
+		{timestamp: t0 + 5100, isin: a, seq: 2}, // offset 1: 5 s later
+	}
+	outputs := []OutputRecord{closedBy(outFor(trades[0], 1), closedByWallClock, 1, 0)}
+	r := verifyDeclared(t, trades, outputs)
+	if r.Violations.Total != 0 || r.Windows.WallClockUnexplained != 0 {
+		t.Fatalf("violations %+v, windows %+v", r.Violations, r.Windows)
+	}
+}
+
+// A window closed after the input the verifier read (the input grew while it
+// settled) cannot be judged by its closing headers.
+func TestDeclaredCloseBeyondInputRead(t *testing.T) {
+	a := mkISIN(t, "KR700593000")
+	trades := []tradeRec{{timestamp: t0 + 100, isin: a, seq: 1}} // offset 0; offset 1 not read
+	outputs := []OutputRecord{closedBy(outFor(trades[0], 1), closedByWatermark, 2, 0)}
+	r := verifyDeclared(t, trades, outputs)
+	if r.Violations.Total != 0 {
+		t.Fatalf("violations %+v, examples %+v: a close beyond the input read is not a mismatch", r.Violations, r.Examples)
 	}
 }

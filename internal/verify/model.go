@@ -138,6 +138,8 @@ type partition struct {
 	liveWindows      windows
 	// nextDeclared indexes the next declared wall-clock close to apply.
 	nextDeclared int
+	// readThrough is the offset after the last record read.
+	readThrough int64
 }
 
 // sourceWindow is a window of one input partition.
@@ -283,6 +285,8 @@ func (v *Verifier) Input(r InputRecord) {
 		// unknown; the record's own timestamp is the closest stand-in.
 		now = time.UnixMilli(r.Timestamp)
 	}
+	p := v.partition(r.Partition)
+	p.readThrough = r.Offset + 1
 	raw, eventTime, rej := v.parser.Parse(r.Value, r.Timestamp, now)
 	if rej != nil {
 		in.Rejected[string(rej.Reason)]++
@@ -297,7 +301,6 @@ func (v *Verifier) Input(r InputRecord) {
 		v.owner[id] = math.MaxInt32 // counted once
 		v.split++
 	}
-	p := v.partition(r.Partition)
 	if p.clock != noTime && eventTime > p.clock+v.settings.MaxFuture.Milliseconds() {
 		in.FutureAmbiguous++
 	}
@@ -308,20 +311,30 @@ func (v *Verifier) Input(r InputRecord) {
 	// record, or, without declarations, had the partition been quiet for the
 	// idle timeout when this record arrived, the aggregator closed by wall
 	// clock every window the clock had passed.
-	if v.usesDeclarations() {
+	quiet, clock := v.seemsQuiet(p, rec.timestamp)
+	switch {
+	case v.usesDeclarations():
 		v.declared.seal()
-		v.closeDeclared(p, rec.offset)
-	} else if p.clock != noTime {
-		clock := max(p.clock, rec.timestamp) + v.settings.LiveLag.Milliseconds()
-		if clock-p.clock >= v.settings.IdleTimeout.Milliseconds() {
-			v.closeIdle(p, &p.liveWindows, clock)
-		}
+		v.closeDeclared(p, rec.offset, quiet)
+	case quiet:
+		v.closeIdle(p, &p.liveWindows, clock)
 	}
 	p.clock = max(p.clock, rec.timestamp)
 	p.watermark = max(p.watermark, eventTime)
 	through := v.windowStart(p.watermark - v.grace)
 	v.add(p, &p.watermarkWindows, rec, through)
 	v.add(p, &p.liveWindows, rec, through)
+}
+
+// seemsQuiet estimates from record timestamps whether the partition had been
+// quiet for the idle timeout when a record stamped timestamp arrived, and the
+// aggregator's clock then: the greatest timestamp so far plus the live lag.
+func (v *Verifier) seemsQuiet(p *partition, timestamp int64) (bool, int64) {
+	if p.clock == noTime {
+		return false, noTime
+	}
+	clock := max(p.clock, timestamp) + v.settings.LiveLag.Milliseconds()
+	return clock-p.clock >= v.settings.IdleTimeout.Milliseconds(), clock
 }
 
 // add closes what the watermark closed, then files r in its window or counts

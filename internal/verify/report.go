@@ -116,6 +116,13 @@ type WindowReport struct {
 	// closed by wall clock; when the output has those headers, the live model
 	// closes windows where they say instead of estimating it.
 	DeclaredWallClock int64 `json:"declared_wall_clock"`
+	// WallClockUnexplained counts the declared wall-clock closes that record
+	// timestamps do not explain: the next record of the partition was stamped
+	// less than the idle timeout (minus the live lag) after the one before.
+	// Legitimate when records reached the broker late (an outage); otherwise a
+	// sign of windows closed too early. Not a violation: arrival times are not
+	// in the topics.
+	WallClockUnexplained int64 `json:"wall_clock_unexplained"`
 }
 
 // ViolationReport counts the contract violations; any makes the exit status 1.

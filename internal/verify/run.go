@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 		LiveLag: settings.LiveLag.String(), ISINField: settings.ISINField, TimeField: settings.TimeField,
 		MaxFuture: settings.MaxFuture.String(), Settle: cfg.Settle.String(), ReadAt: began.UTC().Format(time.RFC3339Nano),
 	}
-	rep.Notes = append(notes, rep.notes(settings)...)
+	rep.Notes = append(append(notes, rep.Notes...), rep.notes(settings)...)
 	rep.ElapsedMS = time.Since(began).Milliseconds()
 	return rep, nil
 }
