@@ -43,11 +43,6 @@ type windowStage struct {
 	// the consumer closes are not restored (that would wait on the broker
 	// for committed offsets), they are handed straight back.
 	closing bool
-	// unobserved is set while the brokers may have been unreachable (the
-	// consumer said so, or an end-offset query failed): until one answers
-	// again, no partition can be seen quiet, and from then the idle timeout
-	// starts afresh.
-	unobserved bool
 	// drainingCheckedAt and wasDraining cache draining's answer.
 	drainingCheckedAt time.Time
 	wasDraining       bool
@@ -67,9 +62,14 @@ type partitionState struct {
 	firstSeen int64
 	// endSeen is the end offset the consumer last reported reaching
 	// (PartitionEOF), or -1.
-	endSeen   int64
-	committed window.Checkpoint
-	dirty     bool
+	endSeen int64
+	// unobserved is set while the partition's leader may have been
+	// unreachable (every broker was down, or an end-offset query failed):
+	// until it answers again the partition cannot be seen quiet, and from
+	// then its idle timeout starts afresh.
+	unobserved bool
+	committed  window.Checkpoint
+	dirty      bool
 }
 
 // readiness is what /readyz reports, updated by the service's goroutines.
@@ -200,6 +200,7 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 	}
 	s.ready.kafkaAnswered()
 	s.metrics.consumed.Inc()
+	ps.unobserved = false // fetched: reachable, and the record restarts the idle timeout
 	offset := int64(msg.TopicPartition.Offset)
 	if ps.firstSeen < 0 {
 		ps.firstSeen = offset
@@ -283,18 +284,15 @@ func (s *windowStage) stillAtEnd(partition int32, ps *partitionState) bool {
 	_, end, err := s.consumer.QueryWatermarkOffsets(s.topic, partition, int(endQueryTimeout.Milliseconds()))
 	if err != nil {
 		s.logger.Debug("end offset query failed; not closing by wall clock yet", "partition", partition, "err", err)
-		s.unobserved = true
+		ps.unobserved = true
 		return false
 	}
-	if s.unobserved {
-		// The brokers answer again. Producers that buffered records while
-		// they were away are delivering them now: give them the idle timeout.
-		s.unobserved = false
-		now := time.Now()
-		for _, other := range s.partitions {
-			other.engine.RestartIdle(now)
-		}
-		s.logger.Info("brokers answer again; wall-clock closing resumes after the idle timeout", "idle_timeout", s.cfg.Window.IdleTimeout)
+	if ps.unobserved {
+		// The leader answers again. Producers that buffered records while
+		// it was away are delivering them now: give them the idle timeout.
+		ps.unobserved = false
+		ps.engine.RestartIdle(time.Now())
+		s.logger.Info("partition reachable again; wall-clock closing resumes after the idle timeout", "partition", partition, "idle_timeout", s.cfg.Window.IdleTimeout)
 		return false
 	}
 	if end > ps.endSeen {
@@ -462,7 +460,9 @@ func (s *windowStage) handleError(e kafka.Error) error {
 	}
 	s.ready.noteKafkaError(e)
 	if e.Code() == kafka.ErrAllBrokersDown {
-		s.unobserved = true
+		for _, ps := range s.partitions {
+			ps.unobserved = true
+		}
 	}
 	s.logger.Warn("kafka consumer error", "err", e, "code", e.Code().String())
 	return nil
