@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -33,33 +31,50 @@ const (
 	attemptTimeout = 8 * time.Second
 	// shutdownTimeout bounds the final write of a pending batch on shutdown.
 	shutdownTimeout = 5 * time.Second
-	// maxWindowEnd is the largest window end the script compares exactly:
-	// Lua numbers are doubles.
-	maxWindowEnd = 1 << 53
 )
 
-// WindowEndHeader is the trades-2s header holding the window end, epoch
-// milliseconds in decimal ASCII.
-const WindowEndHeader = "window-end"
+// kafkaConsumer is the part of *kafka.Consumer the loop uses; tests
+// substitute a scripted one.
+type kafkaConsumer interface {
+	SubscribeTopics(topics []string, rebalanceCb kafka.RebalanceCb) error
+	Poll(timeoutMs int) kafka.Event
+	StoreOffsets(offsets []kafka.TopicPartition) ([]kafka.TopicPartition, error)
+	Pause(partitions []kafka.TopicPartition) error
+	Resume(partitions []kafka.TopicPartition) error
+	IncrementalAssign(partitions []kafka.TopicPartition) error
+	IncrementalUnassign(partitions []kafka.TopicPartition) error
+	AssignmentLost() bool
+	GetMetadata(topic *string, allTopics bool, timeoutMs int) (*kafka.Metadata, error)
+	Close() error
+}
 
 // consumerLoop is the Kafka side of the sink: it polls trades-2s, batches
-// records, hands each batch to the RedisWriter and commits the batch's
-// offsets once Redis acknowledged all of it. It runs on one goroutine;
-// the rebalance callback runs inside Poll on that same goroutine.
+// records, hands each batch to a writer and stores the batch's offsets once
+// Redis acknowledged all of it. It runs on one goroutine (the rebalance
+// callback runs inside Poll on that same goroutine) and reads the next
+// records while the writers apply the previous ones.
 type consumerLoop struct {
 	cfg      Config
 	topic    string
 	logger   *slog.Logger
 	metrics  *metrics
 	ready    *readiness
-	consumer *kafka.Consumer
-	writer   *RedisWriter
+	consumer kafkaConsumer
+	redis    redisApplier
 
+	// lanes are the writers, each with the batches of its partitions;
+	// laneOf gives an assigned partition's lane.
+	lanes  []*lane
+	laneOf map[int32]*lane
+	// results receives the writers' results; inflight counts the batches
+	// they hold.
+	results  chan writeResult
+	inflight int
 	assigned map[int32]bool
-	batch    batch
 
-	// failing is true while Redis is failing: assigned partitions are paused
-	// and the pending batch is retried at nextAttempt.
+	// failing is true while Redis is failing: assigned partitions are paused,
+	// nothing is in flight and the pending batches are retried at
+	// nextAttempt.
 	failing     bool
 	backoff     time.Duration
 	nextAttempt time.Time
@@ -73,110 +88,52 @@ type consumerLoop struct {
 	failure        error
 }
 
-// batch is the records read but not yet committed: the updates to apply and,
-// per partition, the offset after the last record handled (including invalid
-// records, which have nothing to apply).
-type batch struct {
-	updates    []Update
-	partitions []int32
-	outcomes   []outcome
-	next       map[int32]kafka.Offset
-	// records counts the records handled per partition, invalid ones included.
-	records map[int32]int
-	total   int
-}
-
-func (b *batch) add(partition int32, u Update) {
-	b.updates = append(b.updates, u)
-	b.partitions = append(b.partitions, partition)
-	b.outcomes = append(b.outcomes, pending)
-}
-
-func (b *batch) reset() {
-	b.updates, b.partitions, b.outcomes = b.updates[:0], b.partitions[:0], b.outcomes[:0]
-	clear(b.next)
-	clear(b.records)
-	b.total = 0
-}
-
-func (b *batch) empty() bool { return b.total == 0 }
-
-// handled notes that the record at offset of partition was dealt with.
-func (b *batch) handled(partition int32, offset kafka.Offset) {
-	if b.next == nil {
-		b.next, b.records = map[int32]kafka.Offset{}, map[int32]int{}
+// newConsumerLoop returns a loop reading with consumer, checking Redis with
+// redis and writing through writerLanes writers, each applying batches
+// with an applier of its own from newApplier.
+func newConsumerLoop(cfg Config, logger *slog.Logger, m *metrics, ready *readiness, consumer kafkaConsumer,
+	redis redisApplier, newApplier func() redisApplier) *consumerLoop {
+	c := &consumerLoop{
+		cfg: cfg, topic: cfg.Input.Topic, logger: logger, metrics: m, ready: ready, consumer: consumer, redis: redis,
+		laneOf: map[int32]*lane{}, results: make(chan writeResult, writerLanes), assigned: map[int32]bool{},
+		healthInterval: defaultHealthInterval,
 	}
-	b.next[partition] = offset + 1
-	b.records[partition]++
-	b.total++
-}
-
-// partitionList returns the partitions with records in the batch, sorted.
-func (b *batch) partitionList() []int32 {
-	out := make([]int32, 0, len(b.next))
-	for p := range b.next {
-		out = append(out, p)
+	for range writerLanes {
+		c.lanes = append(c.lanes, newLane(newAsyncWriter(newApplier(), c.results)))
 	}
-	slices.Sort(out)
-	return out
-}
-
-// drop forgets the records of partitions; they are not committed, so their
-// next owner reads them again.
-func (b *batch) drop(partitions map[int32]bool) (dropped int) {
-	keep := 0
-	for i, p := range b.partitions {
-		if partitions[p] {
-			dropped++
-			continue
-		}
-		b.updates[keep], b.partitions[keep], b.outcomes[keep] = b.updates[i], p, b.outcomes[i]
-		keep++
-	}
-	b.updates, b.partitions, b.outcomes = b.updates[:keep], b.partitions[:keep], b.outcomes[:keep]
-	for p := range partitions {
-		b.total -= b.records[p]
-		delete(b.next, p)
-		delete(b.records, p)
-	}
-	return dropped
+	return c
 }
 
 // run subscribes and consumes until ctx is done or a fatal Kafka error, then
-// writes or abandons the pending batch and leaves the group.
+// writes or abandons what is pending and leaves the group.
 func (c *consumerLoop) run(ctx context.Context) error {
 	if err := c.consumer.SubscribeTopics([]string{c.topic}, c.onRebalance); err != nil {
 		return fmt.Errorf("sink: subscribing to %s: %w", c.topic, err)
 	}
+	var writers errgroup.Group
+	for _, l := range c.lanes {
+		writers.Go(l.writer.run)
+	}
 	err := c.loop(ctx)
-	return errors.Join(err, c.shutdown())
+	err = errors.Join(err, c.shutdown())
+	for _, l := range c.lanes {
+		l.writer.close()
+	}
+	return errors.Join(err, writers.Wait())
 }
 
 func (c *consumerLoop) loop(ctx context.Context) error {
-	batchSize := c.cfg.Redis.BatchSize
 	for ctx.Err() == nil {
-		if c.failing {
-			if wait := time.Until(c.nextAttempt); wait > 0 {
-				// Keep polling while paused: it serves rebalances and keeps
-				// this member in the group.
-				c.handle(c.consumer.Poll(int(max(time.Millisecond, min(wait, pollInterval)).Milliseconds())))
-			} else {
-				c.flush(ctx)
-			}
-		} else {
-			c.handle(c.consumer.Poll(int(pollInterval.Milliseconds())))
-			for !c.failing && c.batch.total < batchSize && c.failure == nil {
-				ev := c.consumer.Poll(0)
-				if ev == nil {
-					break
-				}
-				c.handle(ev)
-			}
-			if !c.batch.empty() {
-				c.flush(ctx)
-			} else if time.Since(c.lastRedisOK) >= c.healthInterval {
-				c.checkRedis(ctx)
-			}
+		switch {
+		case !c.failing:
+			c.consume(ctx)
+		case time.Now().Before(c.nextAttempt):
+			// Keep polling while paused: it serves rebalances and keeps this
+			// member in the group.
+			wait := time.Until(c.nextAttempt)
+			c.handle(c.consumer.Poll(int(max(time.Millisecond, min(wait, pollInterval)).Milliseconds())))
+		default:
+			c.retry(ctx)
 		}
 		if c.failure != nil {
 			return c.failure
@@ -184,6 +141,68 @@ func (c *consumerLoop) loop(ctx context.Context) error {
 		c.checkKafka()
 	}
 	return nil
+}
+
+// consume reads records and hands each lane's batch to its writer as soon
+// as the writer is free, so that Kafka is read while Redis works. It waits
+// for Redis alone only when a busy lane's batch is full.
+func (c *consumerLoop) consume(ctx context.Context) {
+	c.read(ctx)
+	if c.failing || c.failure != nil {
+		return
+	}
+	c.submitIdle()
+	if _, blocked := c.full(); blocked {
+		c.finish(<-c.results)
+		if !c.failing {
+			c.submitIdle()
+		}
+		return
+	}
+	if c.inflight == 0 && time.Since(c.lastRedisOK) >= c.healthInterval {
+		c.checkRedis(ctx)
+	}
+}
+
+// read polls records into the lanes' pending batches, handing batches to
+// idle writers whenever Kafka has nothing ready or a writer finishes,
+// until a lane's batch is full, nothing is left to read nor in flight, or
+// ctx is done. While batches are in flight it waits for records a
+// millisecond at a time, so that a writer's answer is taken within about
+// that long, and the batches keep filling meanwhile.
+func (c *consumerLoop) read(ctx context.Context) {
+	for !c.failing && c.failure == nil {
+		if full, _ := c.full(); full {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case res := <-c.results:
+			c.finish(res)
+			if !c.failing {
+				c.submitIdle()
+			}
+			continue
+		default:
+		}
+		timeout := time.Duration(0)
+		switch {
+		case c.inflight > 0:
+			timeout = time.Millisecond
+		case !c.anyPending():
+			timeout = pollInterval
+		}
+		ev := c.consumer.Poll(int(timeout.Milliseconds()))
+		if ev != nil {
+			c.handle(ev)
+			continue
+		}
+		c.submitIdle()
+		if c.inflight == 0 {
+			return
+		}
+	}
 }
 
 // handle processes one event returned by Poll.
@@ -207,7 +226,8 @@ func (c *consumerLoop) handleMessage(msg *kafka.Message) {
 	}
 	c.ready.kafkaAnswered()
 	c.metrics.consumed.Inc()
-	c.batch.handled(tp.Partition, tp.Offset)
+	pending := c.laneOf[tp.Partition].pending
+	pending.handled(tp.Partition, tp.Offset)
 	u, reason, detail := parseRecord(msg)
 	if reason != "" {
 		c.metrics.invalid.WithLabelValues(reason).Inc()
@@ -215,56 +235,7 @@ func (c *consumerLoop) handleMessage(msg *kafka.Message) {
 			"topic", c.topic, "partition", tp.Partition, "offset", int64(tp.Offset))
 		return
 	}
-	c.batch.add(tp.Partition, u)
-}
-
-// parseRecord turns a trades-2s record into an Update, or says why it cannot:
-// reason is one of the invalid_records_total labels, empty when valid.
-func parseRecord(msg *kafka.Message) (u Update, reason, detail string) {
-	if len(msg.Key) == 0 {
-		return u, reasonEmptyKey, "record key (the ISIN) is empty"
-	}
-	var raw []byte
-	found := false
-	for _, h := range msg.Headers {
-		if h.Key == WindowEndHeader {
-			raw, found = h.Value, true
-			break
-		}
-	}
-	if !found {
-		return u, reasonMissingWindowEnd, "no " + WindowEndHeader + " header"
-	}
-	end, err := parseEpochMillis(raw)
-	if err != nil {
-		return u, reasonBadWindowEnd, err.Error()
-	}
-	return Update{ISIN: string(msg.Key), WindowEnd: end, Value: msg.Value}, "", ""
-}
-
-// parseEpochMillis parses decimal ASCII digits (no sign, no spaces) within the
-// range the script compares exactly.
-func parseEpochMillis(raw []byte) (int64, error) {
-	if len(raw) == 0 || len(raw) > 16 {
-		return 0, fmt.Errorf("%s header %q is not epoch milliseconds", WindowEndHeader, truncate(raw))
-	}
-	for _, b := range raw {
-		if b < '0' || b > '9' {
-			return 0, fmt.Errorf("%s header %q is not epoch milliseconds", WindowEndHeader, truncate(raw))
-		}
-	}
-	v, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || v > maxWindowEnd {
-		return 0, fmt.Errorf("%s header %q is out of range", WindowEndHeader, truncate(raw))
-	}
-	return v, nil
-}
-
-func truncate(b []byte) string {
-	if len(b) > 32 {
-		return string(b[:32]) + "..."
-	}
-	return string(b)
+	pending.add(tp.Partition, u)
 }
 
 func (c *consumerLoop) handleError(e kafka.Error) {
@@ -290,254 +261,23 @@ func (c *consumerLoop) checkKafka() {
 	}
 }
 
-// flush writes what is pending to Redis and, when all of it is acknowledged,
-// commits the batch's offsets. On failure it pauses consumption and schedules
-// the next attempt.
-func (c *consumerLoop) flush(ctx context.Context) {
-	// An attempt is bounded on its own rather than cut short by shutdown: a
-	// batch half-sent when the signal arrives is finished if Redis answers.
-	attemptCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
-	defer cancel()
-	if c.failing {
-		if err := c.writer.Ping(attemptCtx); err != nil {
-			c.redisFailed(err)
-			return
-		}
-	}
-	start := time.Now()
-	nWritten, nStale, err := c.writer.apply(attemptCtx, c.batch.updates, c.batch.outcomes)
-	c.metrics.written.Add(float64(nWritten))
-	c.metrics.stale.Add(float64(nStale))
-	if err != nil {
-		c.redisFailed(err)
-		return
-	}
-	c.metrics.batchLatency.Observe(time.Since(start).Seconds())
-	c.metrics.batchSize.Observe(float64(len(c.batch.updates)))
-	c.commit()
-	c.batch.reset()
-	c.redisOK()
-}
-
-// commit stores the offsets after the batch's last records of the
-// partitions still assigned: Redis has acknowledged every record below them.
-// librdkafka commits stored offsets every auto.commit.interval.ms, before a
-// partition is revoked and when the consumer closes; a redelivery of records
-// whose offsets were stored but not yet committed is skipped as stale.
-func (c *consumerLoop) commit() {
-	if len(c.batch.next) == 0 {
-		return
-	}
-	offsets := make([]kafka.TopicPartition, 0, len(c.batch.next))
-	for p, next := range c.batch.next {
-		if c.assigned[p] {
-			offsets = append(offsets, kafka.TopicPartition{Topic: &c.topic, Partition: p, Offset: next})
-		}
-	}
-	if len(offsets) == 0 {
-		return
-	}
-	if _, err := c.consumer.StoreOffsets(offsets); err != nil {
-		c.metrics.commits.WithLabelValues("error").Inc()
-		c.logger.Warn("storing offsets failed; the records will be redelivered and skipped as stale", "err", err)
-		return
-	}
-	c.metrics.commits.WithLabelValues("ok").Inc()
-}
-
-// checkRedis PINGs an idle Redis so that an outage shows on /readyz and
-// pauses consumption before the next record arrives.
-func (c *consumerLoop) checkRedis(ctx context.Context) {
-	pingCtx, cancel := context.WithTimeout(ctx, c.cfg.Redis.Timeout)
-	defer cancel()
-	if err := c.writer.Ping(pingCtx); err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		c.redisFailed(err)
-		return
-	}
-	c.redisOK()
-}
-
-// redisFailed pauses every assigned partition, marks the sink not ready and
-// schedules the next attempt with capped exponential backoff.
-func (c *consumerLoop) redisFailed(err error) {
-	c.metrics.redisErrors.Inc()
-	if c.backoff == 0 {
-		c.backoff = backoffMin
-	} else {
-		c.backoff = min(2*c.backoff, backoffMax)
-	}
-	// Up to 20% jitter keeps many instances from retrying in lockstep.
-	wait := c.backoff + time.Duration(rand.Int64N(int64(c.backoff)/5+1))
-	c.nextAttempt = time.Now().Add(wait)
-	c.ready.setRedisError(err)
-	level := slog.LevelWarn
-	if errors.Is(err, ErrRedisAuth) {
-		level = slog.LevelError
-	}
-	c.logger.Log(context.Background(), level, "redis failing; consumption paused, retrying",
-		"err", err, "pending_records", c.batch.total, "pending_partitions", c.batch.partitionList(),
-		"retry_in", wait.Round(time.Millisecond).String())
-	if !c.failing {
-		c.failing = true
-		c.setPaused(true)
-	}
-}
-
-// redisOK records a successful exchange with Redis and resumes consumption
-// when it was paused.
-func (c *consumerLoop) redisOK() {
-	c.lastRedisOK = time.Now()
-	c.ready.setRedisError(nil)
-	c.backoff = 0
-	if c.failing {
-		c.failing = false
-		c.setPaused(false)
-		c.logger.Info("redis is back; consumption resumed")
-	}
-}
-
-// setPaused pauses or resumes every assigned partition. Fetching stops, but
-// Poll still serves rebalances and keeps the member in the group.
-func (c *consumerLoop) setPaused(paused bool) {
-	c.ready.paused.Store(paused)
-	if paused {
-		c.metrics.paused.Set(1)
-	} else {
-		c.metrics.paused.Set(0)
-	}
-	parts := c.assignedPartitions()
-	if len(parts) == 0 {
-		return
-	}
-	var err error
-	if paused {
-		err = c.consumer.Pause(parts)
-	} else {
-		err = c.consumer.Resume(parts)
-	}
-	if err != nil {
-		c.logger.Warn("pausing or resuming partitions failed", "paused", paused, "err", err)
-	}
-}
-
-func (c *consumerLoop) assignedPartitions() []kafka.TopicPartition {
-	parts := make([]kafka.TopicPartition, 0, len(c.assigned))
-	for p := range c.assigned {
-		parts = append(parts, kafka.TopicPartition{Topic: &c.topic, Partition: p})
-	}
-	return parts
-}
-
-// onRebalance is the consumer's rebalance callback (cooperative-sticky: it
-// sees only the partitions that move). It runs inside Poll.
-func (c *consumerLoop) onRebalance(_ *kafka.Consumer, ev kafka.Event) error {
-	switch e := ev.(type) {
-	case kafka.AssignedPartitions:
-		c.assign(e.Partitions)
-	case kafka.RevokedPartitions:
-		c.revoke(e.Partitions)
-	}
-	return nil
-}
-
-func (c *consumerLoop) assign(parts []kafka.TopicPartition) {
-	if err := c.consumer.IncrementalAssign(parts); err != nil {
-		c.failure = fmt.Errorf("sink: assigning partitions: %w", err)
-		return
-	}
-	for _, tp := range parts {
-		c.assigned[tp.Partition] = true
-	}
-	c.repause()
-	c.ready.kafkaAnswered()
-	c.updateAssigned()
-	c.logger.Info("partitions assigned", "topic", c.topic, "partitions", partitionList(parts), "assigned", len(c.assigned), "paused", c.failing)
-}
-
-// revoke hands partitions over. While Redis works, their pending records are
-// written and committed first, sparing the next owner the redelivery;
-// otherwise (Redis failing, assignment lost, shutting down) they are dropped
-// uncommitted, and the next owner reads them again.
-func (c *consumerLoop) revoke(parts []kafka.TopicPartition) {
-	revoked := map[int32]bool{}
-	for _, tp := range parts {
-		revoked[tp.Partition] = true
-	}
-	pendingRevoked := false
-	for p := range c.batch.next {
-		if revoked[p] {
-			pendingRevoked = true
-		}
-	}
-	lost := c.consumer.AssignmentLost()
-	if pendingRevoked && !c.failing && !lost && !c.closing {
-		c.flush(context.Background())
-	}
-	if dropped := c.batch.drop(revoked); dropped > 0 {
-		c.logger.Info("dropped uncommitted records of revoked partitions; their next owner re-reads them", "records", dropped)
-	}
-	for p := range revoked {
-		delete(c.assigned, p)
-	}
-	if err := c.consumer.IncrementalUnassign(parts); err != nil {
-		c.logger.Warn("unassigning partitions failed", "err", err)
-	}
-	c.repause()
-	c.updateAssigned()
-	c.logger.Info("partitions revoked", "topic", c.topic, "partitions", partitionList(parts), "lost", lost, "assigned", len(c.assigned))
-}
-
-// repause pauses every assigned partition again while Redis is failing: a
-// rebalance must not restart fetching, whether it brought new partitions or
-// only took some away.
-func (c *consumerLoop) repause() {
-	if !c.failing || len(c.assigned) == 0 {
-		return
-	}
-	if err := c.consumer.Pause(c.assignedPartitions()); err != nil {
-		c.logger.Warn("pausing partitions after a rebalance failed", "err", err)
-	}
-}
-
-func (c *consumerLoop) updateAssigned() {
-	c.ready.assigned.Store(int32(len(c.assigned)))
-	c.metrics.assigned.Set(float64(len(c.assigned)))
-}
-
-// shutdown writes the pending batch when Redis is working (bounded), abandons
-// it otherwise, uncommitted, and closes the consumer, leaving the group.
+// shutdown waits for the batches in flight, writes the pending ones when
+// Redis is working (bounded), abandons them otherwise, uncommitted, and
+// closes the consumer, leaving the group.
 func (c *consumerLoop) shutdown() error {
 	c.closing = true
-	if !c.batch.empty() && !c.failing && c.failure == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		nWritten, nStale, err := c.writer.apply(ctx, c.batch.updates, c.batch.outcomes)
-		cancel()
-		c.metrics.written.Add(float64(nWritten))
-		c.metrics.stale.Add(float64(nStale))
-		if err == nil {
-			c.commit()
-			c.batch.reset()
-		} else {
-			c.logger.Warn("final batch not written; abandoning it uncommitted", "err", err)
-		}
+	c.awaitAll()
+	if records, _ := c.pendingSummary(); records > 0 && !c.failing && c.failure == nil {
+		c.writeNow(shutdownTimeout)
 	}
-	if !c.batch.empty() {
-		c.logger.Info("abandoning uncommitted records; they will be read again", "records", c.batch.total)
-		c.batch.reset()
+	if records, _ := c.pendingSummary(); records > 0 {
+		c.logger.Info("abandoning uncommitted records; they will be read again", "records", records)
+		for _, l := range c.lanes {
+			l.pending.reset()
+		}
 	}
 	if err := c.consumer.Close(); err != nil {
 		return fmt.Errorf("sink: closing consumer: %w", err)
 	}
 	return nil
-}
-
-func partitionList(parts []kafka.TopicPartition) []int32 {
-	out := make([]int32, len(parts))
-	for i, tp := range parts {
-		out[i] = tp.Partition
-	}
-	return out
 }

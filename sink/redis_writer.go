@@ -58,10 +58,15 @@ const (
 // calls of the snapshot script. It is safe for use by one goroutine at a time.
 type RedisWriter struct {
 	client  redis.UniversalClient
-	keys    []string
 	channel string
 	perISIN bool
-	maxLen  string
+	// prefix is every EVALSHA's arguments up to the keys, and channelArg and
+	// maxLenArg its constant arguments, converted to interfaces once rather
+	// than for each command (a few allocations per record less).
+	prefix                []any
+	channelArg, maxLenArg any
+	// args is the arguments of a pipeline's commands, reused by the next.
+	args []any
 	// onReload, when set, is called each time the script is loaded again
 	// because Redis answered NOSCRIPT (its script cache was emptied).
 	onReload func()
@@ -70,16 +75,17 @@ type RedisWriter struct {
 // NewRedisWriter returns a writer for the keys, channel and stream of cfg,
 // using client, which it does not close.
 func NewRedisWriter(client redis.UniversalClient, cfg RedisConfig) *RedisWriter {
-	keys := []string{cfg.SnapshotKey, cfg.WindowEndKey()}
+	keys := []any{cfg.SnapshotKey, cfg.WindowEndKey()}
 	if cfg.StreamKey != "" {
 		keys = append(keys, cfg.StreamKey)
 	}
 	return &RedisWriter{
-		client:  client,
-		keys:    keys,
-		channel: cfg.Channel,
-		perISIN: strings.Contains(cfg.Channel, ISINPlaceholder),
-		maxLen:  strconv.FormatInt(cfg.StreamMaxLen, 10),
+		client:     client,
+		channel:    cfg.Channel,
+		perISIN:    strings.Contains(cfg.Channel, ISINPlaceholder),
+		prefix:     append([]any{"evalsha", snapshotSHA, len(keys)}, keys...),
+		channelArg: cfg.Channel,
+		maxLenArg:  strconv.FormatInt(cfg.StreamMaxLen, 10),
 	}
 }
 
@@ -142,17 +148,30 @@ func (w *RedisWriter) apply(ctx context.Context, updates []Update, outcomes []ou
 func (w *RedisWriter) pipeline(ctx context.Context, updates []Update, outcomes []outcome) (written, stale int, noScript bool, err error) {
 	pipe := w.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(updates))
+	perCommand := len(w.prefix) + 5
+	if cap(w.args) < perCommand*len(updates) {
+		w.args = make([]any, 0, perCommand*len(updates))
+	}
+	args := w.args[:0]
+	defer func() { clear(args) }() // do not hold the values until the next pipeline
 	sent := 0
 	for i, u := range updates {
 		if outcomes[i] != pending {
 			continue
 		}
-		channel := w.channel
+		channel := w.channelArg
 		if w.perISIN {
-			channel = strings.ReplaceAll(channel, ISINPlaceholder, u.ISIN)
+			channel = strings.ReplaceAll(w.channel, ISINPlaceholder, u.ISIN)
 		}
-		cmds[i] = pipe.EvalSha(ctx, snapshotSHA, w.keys,
-			u.ISIN, strconv.FormatInt(u.WindowEnd, 10), u.Value, channel, w.maxLen)
+		// EVALSHA sha numkeys keys... ISIN window-end value channel maxlen
+		// (snapshot.lua), like Pipeline.EvalSha with the shared prefix.
+		start := len(args)
+		args = append(args, w.prefix...)
+		args = append(args, u.ISIN, u.WindowEnd, u.Value, channel, w.maxLenArg)
+		cmd := redis.NewCmd(ctx, args[start:len(args):len(args)]...)
+		cmd.SetFirstKeyPos(3)
+		_ = pipe.Process(ctx, cmd)
+		cmds[i] = cmd
 		sent++
 	}
 	if sent == 0 {

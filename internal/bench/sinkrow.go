@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +90,9 @@ func (e *env) sinkRow(ctx context.Context, n int) (Row, error) {
 	if err := e.cluster.CreateTopic(ctx, topic, backlogPartitions); err != nil {
 		return Row{}, err
 	}
+	if err := e.keepForever(ctx, topic); err != nil {
+		return Row{}, err
+	}
 	e.logf("row 4: preloading %s trades-2s-like records into %s", thousands(int64(n)), topic)
 	if err := e.produceCompacted(ctx, topic, records); err != nil {
 		return Row{}, err
@@ -116,7 +121,8 @@ func (e *env) sinkRow(ctx context.Context, n int) (Row, error) {
 		}
 	}
 
-	bare1, err := e.bareRedis(ctx, cfg, records)
+	redisPid := redisServer.cmd.Process.Pid
+	bare1, err := e.bareRedis(ctx, cfg, redisPid, records)
 	if err != nil {
 		return Row{}, err
 	}
@@ -124,15 +130,18 @@ func (e *env) sinkRow(ctx context.Context, n int) (Row, error) {
 	if err := redisServer.Flush(ctx); err != nil {
 		return Row{}, err
 	}
-	sinkRes, written, stale, err := e.sinkDrain(ctx, topic, redisServer.Addr, ends)
+	sinkRes, written, stale, err := e.sinkDrain(ctx, topic, redisServer.Addr, redisPid, ends)
 	if err != nil {
 		return Row{}, err
+	}
+	if written+stale != float64(n) {
+		return Row{}, fmt.Errorf("the sink committed the whole topic but applied %.0f of %d records (were records deleted before it read them?)", written+stale, n)
 	}
 	e.logf("row 4: sink: %s", rate(sinkRes.Rate()))
 	if err := redisServer.Flush(ctx); err != nil {
 		return Row{}, err
 	}
-	bare2, err := e.bareRedis(ctx, cfg, records)
+	bare2, err := e.bareRedis(ctx, cfg, redisPid, records)
 	if err != nil {
 		return Row{}, err
 	}
@@ -141,8 +150,15 @@ func (e *env) sinkRow(ctx context.Context, n int) (Row, error) {
 	ratio := sinkRes.Rate() / limit
 	e.notef("row 4: %s records like trades-2s (latest tradegen trade per ISIN per 2 s window, 900 ISINs, values %d bytes on average, headers window-start/window-end/trade-count, window ends increasing), 6 partitions, murmur2 keys, into a fresh redis-server %s (no persistence); Redis flushed before each side.",
 		thousands(int64(n)), valueBytes/n, redisServer.Version)
-	e.notef("row 4: sink = the real binary with defaults (batch_size %d, stream off), fresh group: first /metrics scrape with records_consumed_total > 0 -> first Committed() read at the end of every partition (both polled every 50 ms); it wrote %.0f, skipped %.0f stale. Limit = sink.NewRedisWriter(...).WriteBatch over the same updates from memory in batches of %d on the same Redis, script loaded first, timed from the first batch to the end of the last; run before and after the sink (%s, %s), the better is the limit.",
-		cfg.BatchSize, written, stale, cfg.BatchSize, rate(bare1.Rate()), rate(bare2.Rate()))
+	e.notef("row 4: sink = the real binary with defaults (batch_size %d, stream off), fresh group: first /metrics scrape with records_consumed_total > 0 -> first scrape with records_written_total + stale_skipped_total = all records, i.e. Redis acknowledged the last batch and its offsets are stored (scrapes every 50 ms at both ends, up to 500 ms apart in between, as each costs the sink CPU); it wrote %.0f, skipped %.0f stale. Untimed: librdkafka commits the stored offsets within auto.commit.interval.ms (1 s); the row waits for that commit at the end of every partition, %v after the last write. Limit = sink.NewRedisWriter(...).WriteBatch over the same updates from memory in batches of %d on the same Redis, script loaded first, timed from the first batch to the end of the last; run before and after the sink (%s, %s), the better is the limit.",
+		cfg.BatchSize, written, stale, sinkRes.commitLag.Round(time.Millisecond), cfg.BatchSize, rate(bare1.Rate()), rate(bare2.Rate()))
+	bareCPU := bare1.cpu
+	if bare2.Rate() > bare1.Rate() {
+		bareCPU = bare2.cpu
+	}
+	e.notef("row 4: CPU used, in cores (CPU seconds per wall second), of %d: the better bare loop: machine %.2f, redis-server %.2f, the loop (bench process) %.2f; the sink: machine %.2f, redis-server %.2f, sink %.2f, the rest (Kafka broker, this bench process, anything else running) %.2f.",
+		runtime.NumCPU(), bareCPU.machine, bareCPU.procs[1], bareCPU.procs[0],
+		sinkRes.cpu.machine, sinkRes.cpu.procs[1], sinkRes.cpu.procs[0], sinkRes.cpu.machine-sinkRes.cpu.procs[0]-sinkRes.cpu.procs[1])
 	return Row{
 		ID:      "4",
 		Measure: fmt.Sprintf("Sink into Redis, %s records, 900 ISINs", thousands(int64(n))),
@@ -166,6 +182,23 @@ func sinkRedisDefaults(addr string) sink.RedisConfig {
 		BatchSize:    d["redis.batch_size"].(int),
 		Timeout:      d["redis.timeout"].(time.Duration),
 	}
+}
+
+// keepForever turns time-based retention off for topic: the records'
+// timestamps are fixed dates, which a broker would otherwise delete as
+// older than retention.ms while the row runs.
+func (e *env) keepForever(ctx context.Context, topic string) error {
+	res, err := e.cluster.admin.IncrementalAlterConfigs(ctx, []kafka.ConfigResource{{
+		Type: kafka.ResourceTopic, Name: topic,
+		Config: []kafka.ConfigEntry{{Name: "retention.ms", Value: "-1", IncrementalOperation: kafka.AlterConfigOpTypeSet}},
+	}})
+	if err == nil && len(res) == 1 && res[0].Error.Code() != kafka.ErrNoError {
+		err = res[0].Error
+	}
+	if err != nil {
+		return fmt.Errorf("setting retention.ms=-1 on %s: %w", topic, err)
+	}
+	return nil
 }
 
 // produceCompacted writes records with the aggregator's partitioner and waits
@@ -224,23 +257,31 @@ func (e *env) produceCompacted(ctx context.Context, topic string, records []sink
 	}
 }
 
+// bareResult is the bare loop's pass, with the CPU used meanwhile by the
+// machine, this process (the loop) and redis-server.
+type bareResult struct {
+	drainResult
+	cpu cpuUse
+}
+
 // bareRedis applies the updates from memory with the sink's RedisWriter in
-// batches of the sink's batch size.
-func (e *env) bareRedis(ctx context.Context, cfg sink.RedisConfig, records []sinkRecord) (drainResult, error) {
+// batches of the sink's batch size, on the redis-server of process redisPid.
+func (e *env) bareRedis(ctx context.Context, cfg sink.RedisConfig, redisPid int, records []sinkRecord) (bareResult, error) {
 	client, err := sink.NewRedisClient(cfg)
 	if err != nil {
-		return drainResult{}, err
+		return bareResult{}, err
 	}
 	defer client.Close()
 	writer := sink.NewRedisWriter(client, cfg)
 	if err := writer.LoadScript(ctx); err != nil {
-		return drainResult{}, err
+		return bareResult{}, err
 	}
 	updates := make([]sink.Update, len(records))
 	for i, r := range records {
 		updates[i] = r.update
 	}
-	res := drainResult{First: time.Now()}
+	res := bareResult{drainResult: drainResult{First: time.Now()}}
+	before := sampleCPU(os.Getpid(), redisPid)
 	for i := 0; i < len(updates); i += cfg.BatchSize {
 		batch := updates[i:min(i+cfg.BatchSize, len(updates))]
 		written, stale, err := writer.WriteBatch(ctx, batch)
@@ -253,14 +294,29 @@ func (e *env) bareRedis(ctx context.Context, cfg sink.RedisConfig, records []sin
 		res.Records += int64(len(batch))
 	}
 	res.Last = time.Now()
+	res.cpu = sampleCPU(os.Getpid(), redisPid).since(before)
 	return res, nil
 }
 
-// sinkDrain runs the sink binary on topic until its committed offsets reach
-// ends.
-func (e *env) sinkDrain(ctx context.Context, topic, redisAddr string, ends []int64) (drainResult, float64, float64, error) {
+// sinkDrainResult is the sink's pass over the topic: timed from its first
+// record consumed to its last record acknowledged by Redis.
+type sinkDrainResult struct {
+	drainResult
+	// commitLag is how long after the last write the committed offsets
+	// reached the end of every partition.
+	commitLag time.Duration
+	// cpu is the CPU used from the first record to the last by the
+	// machine, the sink and redis-server.
+	cpu cpuUse
+}
+
+// sinkDrain runs the sink binary on topic until it has applied every record
+// and its committed offsets reach ends. It returns the records written and
+// skipped as stale.
+func (e *env) sinkDrain(ctx context.Context, topic, redisAddr string, redisPid int, ends []int64) (sinkDrainResult, float64, float64, error) {
+	var res sinkDrainResult
 	if e.opts.SinkBin == "" {
-		return drainResult{}, 0, 0, fmt.Errorf("no sink binary (--sink-bin)")
+		return res, 0, 0, fmt.Errorf("no sink binary (--sink-bin)")
 	}
 	group := uniqueName("sink")
 	svc, err := startService(ctx, "sink", e.opts.SinkBin, e.opts.WorkDir, e.opts.ProfileDir, e.opts.ServiceEnv, append([]string{
@@ -272,39 +328,68 @@ func (e *env) sinkDrain(ctx context.Context, topic, redisAddr string, ends []int
 		"--log.level=info",
 	}, e.opts.SinkFlags...))
 	if err != nil {
-		return drainResult{}, 0, 0, err
+		return res, 0, 0, err
 	}
 	defer svc.Stop()
 	watcher, err := e.cluster.watchCommits(group, topic, len(ends))
 	if err != nil {
-		return drainResult{}, 0, 0, err
+		return res, 0, 0, err
 	}
 	defer watcher.Close()
-	res := drainResult{Records: sum(ends)}
+	res.Records = sum(ends)
 	deadline := time.Now().Add(5*time.Minute + time.Duration(res.Records/2000)*time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	var (
+		last       Scrape
+		cpuAtFirst cpuSample
+		markLast   = func(s Scrape) { res.Last, last, res.cpu = s.At, s, sampleCPU(svc.Pid(), redisPid).since(cpuAtFirst) }
+		nextScrape = time.Now()
+		nextCommit = time.Now()
+	)
 	for {
-		s, err := svc.Metrics(ctx)
-		if err == nil && res.First.IsZero() && s.Value(metricSinkConsumed) > 0 {
-			res.First = s.At
-		}
-		if p, err := watcher.read(); err == nil {
-			if done, _ := p.reached(ends); done {
-				res.Last = time.Now()
-				s, err := svc.Metrics(ctx)
-				if err != nil {
-					return res, 0, 0, err
+		// The sink is scraped until Redis acknowledged every record, the
+		// broker is asked about the commit now and then meanwhile (a topic
+		// short of records commits without them), then every tick.
+		now := time.Now()
+		if res.Last.IsZero() && !now.Before(nextScrape) {
+			if s, err := svc.Metrics(ctx); err == nil {
+				if res.First.IsZero() && s.Value(metricSinkConsumed) > 0 {
+					res.First, cpuAtFirst = s.At, sampleCPU(svc.Pid(), redisPid)
 				}
-				e.noteSinkBatches(s, res)
-				return res, s.Value(metricSinkWritten), s.Value(metricSinkStale), nil
+				applied := s.Value(metricSinkWritten) + s.Value(metricSinkStale)
+				if applied >= float64(res.Records) {
+					markLast(s)
+				}
+				nextScrape = s.At.Add(scrapeDelay(res.drainResult, s.At, applied))
+			}
+		}
+		if !res.Last.IsZero() || !now.Before(nextCommit) {
+			nextCommit = now.Add(time.Second)
+			if p, err := watcher.read(); err == nil {
+				if done, _ := p.reached(ends); done {
+					if res.Last.IsZero() {
+						// Committed between two scrapes, or short of records.
+						s, err := svc.Metrics(ctx)
+						if err != nil {
+							return res, 0, 0, err
+						}
+						if s.Value(metricSinkWritten)+s.Value(metricSinkStale) < float64(res.Records) {
+							return res, s.Value(metricSinkWritten), s.Value(metricSinkStale), nil // the caller reports the shortfall
+						}
+						markLast(s)
+					}
+					res.commitLag = time.Since(res.Last)
+					e.noteSinkBatches(last, res.drainResult)
+					return res, last.Value(metricSinkWritten), last.Value(metricSinkStale), nil
+				}
 			}
 		}
 		if svc.Exited() {
 			return res, 0, 0, fmt.Errorf("sink exited; log %s:\n%s", svc.logPath, svc.logTail())
 		}
 		if time.Now().After(deadline) {
-			return res, 0, 0, fmt.Errorf("sink did not commit the whole topic in time; log %s", svc.logPath)
+			return res, 0, 0, fmt.Errorf("sink did not apply and commit the whole topic in time; log %s", svc.logPath)
 		}
 		select {
 		case <-ctx.Done():
@@ -312,6 +397,21 @@ func (e *env) sinkDrain(ctx context.Context, topic, redisAddr string, ends []int
 		case <-tick.C:
 		}
 	}
+}
+
+// scrapeDelay is how long to wait before scraping the sink again, having
+// seen applied records at now: 50 ms until the first record, then a
+// quarter of the time the rest should take at the rate so far, from 50 to
+// 500 ms. Every scrape costs the sink CPU that the bare loop does not
+// spend, yet the last one comes within about 50 ms of the end.
+func scrapeDelay(res drainResult, now time.Time, applied float64) time.Duration {
+	const fine, coarse = 50 * time.Millisecond, 500 * time.Millisecond
+	elapsed := now.Sub(res.First).Seconds()
+	if res.First.IsZero() || applied <= 0 || elapsed <= 0 {
+		return fine
+	}
+	remaining := time.Duration((float64(res.Records) - applied) / (applied / elapsed) * float64(time.Second))
+	return min(coarse, max(fine, remaining/4))
 }
 
 // noteSinkBatches notes where the sink's time went: its batches' sizes, the
@@ -323,6 +423,67 @@ func (e *env) noteSinkBatches(s Scrape, res drainResult) {
 		return
 	}
 	wall := res.Last.Sub(res.First).Seconds()
-	e.notef("row 4: sink internals: %.0f batches of %.0f records on average, %.2f s of %.2f s in Redis pipelines (batch p50 %s), %.0f synchronous offset commits; the rest is Poll and commits.",
+	e.notef("row 4: sink internals: %.0f batches of %.0f records on average, Redis pipelines busy %.2f s of %.2f s (batch p50 %s; the sink reads Kafka meanwhile), %.0f offset stores.",
 		sizes.Count, sizes.Sum/sizes.Count, latency.Sum, wall, millis(latency.Quantile(0.5)), s.Value("tickcompact_sink_offset_commits_total"))
+}
+
+// cpuSample is the CPU time used so far by the machine (all CPUs) and by
+// some processes, from /proc, in seconds.
+type cpuSample struct {
+	at      time.Time
+	machine float64
+	procs   []float64
+}
+
+// cpuUse is the CPU used between two samples, in cores: CPU seconds per
+// wall second.
+type cpuUse struct {
+	machine float64
+	procs   []float64
+}
+
+// userHZ is the unit of /proc's CPU times (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// sampleCPU reads /proc/stat and /proc/<pid>/stat of pids; what cannot be
+// read counts as zero.
+func sampleCPU(pids ...int) cpuSample {
+	s := cpuSample{at: time.Now(), procs: make([]float64, len(pids))}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+		for i, f := range fields[1:] {
+			if v, err := strconv.ParseFloat(f, 64); err == nil && i != 3 && i != 4 {
+				s.machine += v / userHZ
+			}
+		}
+	}
+	for i, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which may hold spaces: state is
+		// the 3rd field, utime the 14th and stime the 15th.
+		_, rest, _ := strings.Cut(string(b), ") ")
+		fields := strings.Fields(rest)
+		if len(fields) > 12 {
+			utime, _ := strconv.ParseFloat(fields[11], 64)
+			stime, _ := strconv.ParseFloat(fields[12], 64)
+			s.procs[i] = (utime + stime) / userHZ
+		}
+	}
+	return s
+}
+
+func (s cpuSample) since(earlier cpuSample) cpuUse {
+	wall := s.at.Sub(earlier.at).Seconds()
+	if wall <= 0 || len(earlier.procs) != len(s.procs) {
+		return cpuUse{procs: make([]float64, len(s.procs))}
+	}
+	u := cpuUse{machine: (s.machine - earlier.machine) / wall, procs: make([]float64, len(s.procs))}
+	for i := range s.procs {
+		u.procs[i] = (s.procs[i] - earlier.procs[i]) / wall
+	}
+	return u
 }

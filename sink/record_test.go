@@ -46,26 +46,3 @@ func TestParseRecord(t *testing.T) {
 		})
 	}
 }
-
-func TestBatchDropKeepsOtherPartitions(t *testing.T) {
-	var b batch
-	for i, p := range []int32{0, 1, 0, 2, 1} {
-		b.handled(p, kafka.Offset(10+i))
-		b.add(p, Update{ISIN: string(rune('A' + i)), WindowEnd: int64(i)})
-	}
-	b.handled(1, 20) // an invalid record: an offset, no update
-	b.outcomes[0] = outcomeWritten
-	if dropped := b.drop(map[int32]bool{1: true, 5: true}); dropped != 2 {
-		t.Fatalf("dropped = %d, want 2", dropped)
-	}
-	if b.total != 3 || len(b.updates) != 3 || b.next[1] != 0 || b.next[0] != 13 || b.next[2] != 14 {
-		t.Fatalf("after drop: total %d, updates %+v, next %v", b.total, b.updates, b.next)
-	}
-	if b.updates[0].ISIN != "A" || b.outcomes[0] != outcomeWritten || b.updates[1].ISIN != "C" || b.updates[2].ISIN != "D" {
-		t.Fatalf("kept the wrong updates or outcomes: %+v %v", b.updates, b.outcomes)
-	}
-	b.drop(map[int32]bool{0: true, 2: true})
-	if !b.empty() || len(b.updates) != 0 {
-		t.Fatalf("batch not empty after dropping every partition: %+v", b)
-	}
-}
