@@ -5,12 +5,14 @@ import (
 	"time"
 )
 
-// writerLanes is how many batches may be in Redis at once. With two, Redis
-// executes one batch while the other's commands are built and sent or its
-// replies read, instead of idling between round trips. Each lane serves
-// its own partitions, so a partition's records still reach Redis in the
-// order read, one batch at a time.
-const writerLanes = 2
+// writerLanes is how many batches may be in Redis at once: Redis executes
+// one while the others' commands are built and sent or their replies read,
+// instead of idling between round trips. Each lane serves its own
+// partitions, so a partition's records still reach Redis in the order read,
+// one batch at a time; with up to writerLanes partitions assigned, each has
+// a lane of its own, and a run of one partition's records (librdkafka hands
+// them over a fetch at a time) never waits for another partition's batch.
+const writerLanes = 8
 
 // lane is one writer and the batches of the partitions it serves.
 type lane struct {
@@ -29,14 +31,15 @@ func newLane(writer *asyncWriter) *lane {
 	return &lane{writer: writer, pending: &batch{}, spare: &batch{}}
 }
 
-// submit hands the pending batch to the idle writer, to be applied within
+// submit hands l's pending batch to its idle writer, to be applied within
 // timeout, and starts a new one.
-func (l *lane) submit(timeout time.Duration) {
+func (c *consumerLoop) submit(l *lane, timeout time.Duration) {
 	l.inflight, l.pending, l.spare = l.pending, l.spare, nil
 	if l.pending == nil {
 		l.pending = &batch{}
 	}
 	l.writer.submit(l.inflight, timeout)
+	c.inflight++
 }
 
 // route gives each newly assigned partition the lane serving the fewest; it
@@ -68,8 +71,7 @@ func (c *consumerLoop) unroute(partitions map[int32]bool) {
 func (c *consumerLoop) submitIdle() {
 	for _, l := range c.lanes {
 		if l.inflight == nil && !l.pending.empty() {
-			l.submit(attemptTimeout)
-			c.inflight++
+			c.submit(l, attemptTimeout)
 		}
 	}
 }

@@ -11,8 +11,7 @@ import (
 func (c *consumerLoop) writeNow(timeout time.Duration) {
 	for _, l := range c.lanes {
 		if !l.pending.empty() {
-			l.submit(timeout)
-			c.inflight++
+			c.submit(l, timeout)
 		}
 	}
 	c.awaitAll()
@@ -33,7 +32,7 @@ func (c *consumerLoop) awaitAll() {
 func (c *consumerLoop) finish(res writeResult) {
 	if err := c.takeBack(res); err != nil {
 		for c.inflight > 0 {
-			c.takeBack(<-c.results) // the same outage, as far as backoff goes
+			_ = c.takeBack(<-c.results) // the same outage, as far as backoff goes
 		}
 		c.redisFailed(err)
 		return

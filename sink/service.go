@@ -81,6 +81,13 @@ var consumerTuning = kafka.ConfigMap{
 	// empties that queue in a fraction of it and then starves (make bench,
 	// row 4: 0.60 x -> 0.70 x of the bare Redis loop).
 	"fetch.queue.backoff.ms": 10,
+	// Poll hands records over a fetch response at a time, partition by
+	// partition: small fetches interleave the partitions, and so keep the
+	// writer lanes busy together rather than in turn (1 MB by default; row
+	// 4: 0.70 x with 128 KB, 0.75 x with 64 KB). librdkafka has one fetch
+	// at a time in flight per broker: with 5 ms round trips, 64 KB per
+	// partition still reads some 50,000 records a second per partition.
+	"max.partition.fetch.bytes": 65536,
 }
 
 func (s *Service) consume(ctx context.Context) error {
