@@ -28,6 +28,7 @@ import (
 
 	"tickcompact/internal/testkit"
 	"tickcompact/internal/tradegen"
+	"tickcompact/internal/verify"
 )
 
 // Window settings of every scenario unless it says otherwise.
@@ -694,55 +695,10 @@ func liveOptions(rng *rand.Rand) tradegen.Options {
 // ---------------------------------------------------------------------------
 // verify
 
-// verifyReport holds the fields of verify's JSON report the suite reads; the
-// tool may add others.
+// verifyReport is verify's JSON report (the binary's output, decoded into
+// the tool's own type) and its text.
 type verifyReport struct {
-	OK    bool `json:"ok"`
-	Input struct {
-		Records  int64            `json:"records"`
-		Valid    int64            `json:"valid"`
-		Rejected map[string]int64 `json:"rejected"`
-		Late     struct {
-			Watermark int64 `json:"watermark_model"`
-			Live      int64 `json:"live_model"`
-		} `json:"late"`
-	} `json:"input"`
-	Output struct {
-		Records      int64 `json:"records"`
-		Unverifiable int64 `json:"unverifiable"`
-	} `json:"output"`
-	Windows struct {
-		Expected             int64 `json:"expected"`
-		Open                 int64 `json:"open"`
-		OpenPending          int64 `json:"open_pending"`
-		Matched              int64 `json:"matched"`
-		MatchedLiveOnly      int64 `json:"matched_live_only"`
-		DeclaredWallClock    int64 `json:"declared_wall_clock"`
-		WallClockUnexplained int64 `json:"wall_clock_unexplained"`
-	} `json:"windows"`
-	Violations struct {
-		Total      int64 `json:"total"`
-		Duplicates int64 `json:"duplicates"`
-		Gaps       int64 `json:"gaps"`
-		Mismatches int64 `json:"mismatches"`
-		Extras     int64 `json:"extras"`
-		Malformed  int64 `json:"malformed"`
-		Redis      int64 `json:"redis"`
-	} `json:"violations"`
-	Redis *struct {
-		Fields              int64 `json:"fields"`
-		Expected            int64 `json:"expected"`
-		Matched             int64 `json:"matched"`
-		Missing             int64 `json:"missing"`
-		ValueMismatches     int64 `json:"value_mismatches"`
-		WindowEndMismatches int64 `json:"window_end_mismatches"`
-		Stale               int64 `json:"stale"`
-		Unexpected          int64 `json:"unexpected"`
-		Ahead               int64 `json:"ahead"`
-	} `json:"redis"`
-	Examples []json.RawMessage `json:"examples"`
-	Notes    []string          `json:"notes"`
-
+	verify.Report
 	raw string
 }
 

@@ -111,7 +111,7 @@ func TestFaultSinkAndRedisKilled(t *testing.T) {
 	if e, took := sink.Stop(15 * time.Second); e.code != 0 || took > 15*time.Second {
 		t.Errorf("sink ended with %s %s after SIGTERM", e, secs(took))
 	}
-	fields := int64(0)
+	fields := 0
 	if rep.Redis != nil {
 		fields = rep.Redis.Fields
 	}
