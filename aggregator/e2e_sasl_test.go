@@ -1,9 +1,6 @@
 package aggregator_test
 
 import (
-	"io"
-	"net"
-	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -23,7 +20,7 @@ func TestE2ESASLAuth(t *testing.T) {
 	k.CreateTopic(t, input, 2)
 
 	run := func(password string) (cmd *exec.Cmd, httpAddr string, logs *testkit.SyncBuffer) {
-		httpAddr = freeAddr(t)
+		httpAddr = testkit.FreeAddr(t)
 		logs = &testkit.SyncBuffer{}
 		cmd = exec.Command(testkit.Binary(t, "aggregator"))
 		cmd.Dir = t.TempDir()
@@ -55,7 +52,7 @@ func TestE2ESASLAuth(t *testing.T) {
 
 	// The right password: ready, and trades come out compacted.
 	good, goodAddr, goodLogs := run(k.Password)
-	waitReadyz(t, goodAddr, 200, "", 30*time.Second)
+	testkit.WaitReadyz(t, goodAddr, 200, "", 30*time.Second)
 	start := time.Now().Add(-time.Minute).Truncate(2 * time.Second)
 	k.Produce(t, input, trades(9, 200, 10, start, 10*time.Millisecond, 0))
 	if out := k.ReadCommitted(t, input+"-2s", 1, 0, 30*time.Second); len(out) == 0 {
@@ -65,12 +62,12 @@ func TestE2ESASLAuth(t *testing.T) {
 	// A wrong password: not ready, with the reason, and the process stays up.
 	wrong := "wrong-" + k.Password
 	bad, badAddr, badLogs := run(wrong)
-	body := waitReadyz(t, badAddr, 503, "kafka authentication failed", 30*time.Second)
+	body := testkit.WaitReadyz(t, badAddr, 503, "kafka authentication failed", 30*time.Second)
 	time.Sleep(2 * time.Second)
 	if bad.ProcessState != nil {
 		t.Fatalf("aggregator exited on a wrong password: %v", bad.ProcessState)
 	}
-	if code, body2 := readyz(badAddr); code != 503 {
+	if code, body2 := testkit.Readyz(badAddr); code != 503 {
 		t.Fatalf("/readyz = %d %q with a wrong password", code, body2)
 	}
 	if !strings.Contains(badLogs.String(), `"component":"librdkafka"`) || strings.Contains(badLogs.String(), "%3|") {
@@ -92,42 +89,4 @@ func TestE2ESASLAuth(t *testing.T) {
 	if t.Failed() {
 		t.Logf("logs with the wrong password:\n%s", badLogs.String())
 	}
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func readyz(addr string) (int, string) {
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-// waitReadyz polls /readyz until it answers want with a body containing
-// reason, and returns the body.
-func waitReadyz(t *testing.T, addr string, want int, reason string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var code int
-	var body string
-	for time.Now().Before(deadline) {
-		if code, body = readyz(addr); code == want && strings.Contains(body, reason) {
-			return body
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("/readyz on %s: %d %q, want %d %q within %v", addr, code, body, want, reason, timeout)
-	return ""
 }

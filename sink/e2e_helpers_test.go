@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -154,23 +152,7 @@ func (in *instance) get(path string) (int, string) {
 func (in *instance) metric(name string) float64 {
 	in.t.Helper()
 	_, body := in.get("/metrics")
-	return metricValue(body, name)
-}
-
-func metricValue(exposition, name string) float64 {
-	total := 0.0
-	sc := bufio.NewScanner(strings.NewReader(exposition))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || len(line) <= len(name) || (line[len(name)] != ' ' && line[len(name)] != '{') {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
-			total += v
-		}
-	}
-	return total
+	return testkit.MetricValue(body, name)
 }
 
 // waitFor polls cond until it holds, failing the test with cond's last

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -295,7 +293,7 @@ func TestE2ESinkRevokeWhilePaused(t *testing.T) {
 	if err := stuck.stop(); err != nil {
 		t.Fatalf("stuck sink: %v", err)
 	}
-	if ok := metricValue(scrape(t, stuck.svc), `tickcompact_sink_offset_commits_total{result="ok"}`); ok != 0 {
+	if ok := testkit.MetricValue(scrape(t, stuck.svc), `tickcompact_sink_offset_commits_total{result="ok"}`); ok != 0 {
 		t.Errorf("the sink whose Redis refused writes committed offsets %v times", ok)
 	}
 	h.waitSnapshot(30 * time.Second)
@@ -410,12 +408,7 @@ func TestE2ESinkBinarySIGTERM(t *testing.T) {
 	}
 	h.produce(records)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := ln.Addr().String()
-	ln.Close()
+	httpAddr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin,
 		"--kafka.brokers="+h.kafka.Brokers,
 		"--kafka.properties=session.timeout.ms=6000",
@@ -438,14 +431,7 @@ func TestE2ESinkBinarySIGTERM(t *testing.T) {
 		}
 	})
 	h.waitSnapshot(30 * time.Second)
-	waitFor(t, 10*time.Second, "/readyz 200", func() (bool, string) {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
-	})
+	testkit.WaitReadyz(t, httpAddr, 200, "", 10*time.Second)
 	start := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {

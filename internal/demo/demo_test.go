@@ -245,7 +245,7 @@ func TestDemoReportsTakenPorts(t *testing.T) {
 // TestDemoReportsUnreachableServers expects a bounded, clear failure when a
 // given broker or Redis does not answer.
 func TestDemoReportsUnreachableServers(t *testing.T) {
-	closed := closedPort(t)
+	closed := testkit.FreeAddr(t) // nothing listens there
 	for _, tc := range []struct {
 		name string
 		set  func(*demo.Options)
@@ -293,18 +293,6 @@ func TestOptionsValidate(t *testing.T) {
 	if err := demo.DefaultOptions().Validate(); err != nil {
 		t.Errorf("default options: %v", err)
 	}
-}
-
-// closedPort returns a loopback host:port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // lineBuffer is a goroutine-safe output buffer.

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tickcompact/internal/testkit"
 )
 
 // The aggregator, restarted by a supervisor whenever it exits, is SIGKILLed at
@@ -166,7 +168,7 @@ func TestFaultScaleOneThreeOne(t *testing.T) {
 	k := realKafka(t)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	p := newPipeline(t, k, 6, nil)
-	addrs := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	addrs := []string{testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t)}
 	first := p.aggregator("instance-1", false, addrs[0])
 	opts := liveOptions(rng)
 	gen := startFeed(t, k, p.input, opts)
@@ -221,7 +223,7 @@ func waitAssignment(t *testing.T, addrs []string, cond func([]float64) bool, tim
 	for {
 		var errs []string
 		for i, addr := range addrs {
-			v, err := metric(addr, "tickcompact_aggregator_assigned_partitions")
+			v, err := testkit.ScrapeMetric(addr, "tickcompact_aggregator_assigned_partitions")
 			if err != nil {
 				errs = append(errs, err.Error())
 				v = -1

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tickcompact/internal/testkit"
 )
 
 // localBroker drives the broker under test through scripts/kafka-local.sh,
@@ -89,7 +91,7 @@ func TestFaultBrokerKilled(t *testing.T) {
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	p := newPipeline(t, k, 6, nil)
 	p.lateArrivals = true
-	aggHTTP := freeAddr(t)
+	aggHTTP := testkit.FreeAddr(t)
 	agg := p.aggregator("aggregator", true, aggHTTP)
 	opts := liveOptions(rng)
 	gen := startFeed(t, k, p.input, opts)
@@ -127,8 +129,8 @@ func TestFaultBrokerKilled(t *testing.T) {
 	settle()
 	// Records stamped while the broker was away reach the aggregator only
 	// when it is back; a window already closed by wall clock counts them late.
-	late, _ := metric(aggHTTP, "tickcompact_aggregator_late_records_total")
-	wallClock, _ := metric(aggHTTP, `tickcompact_aggregator_windows_closed_total{by="wall_clock"}`)
+	late, _ := testkit.ScrapeMetric(aggHTTP, "tickcompact_aggregator_late_records_total")
+	wallClock, _ := testkit.ScrapeMetric(aggHTTP, `tickcompact_aggregator_windows_closed_total{by="wall_clock"}`)
 	t.Logf("aggregator: %v late records, %v windows closed by wall clock", late, wallClock)
 	last, took := agg.Stop(15 * time.Second)
 	exits := agg.Exits()
