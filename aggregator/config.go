@@ -101,6 +101,8 @@ type DLQConfig struct {
 type HTTPConfig struct {
 	// Addr is where /metrics, /healthz and /readyz are served.
 	Addr string `mapstructure:"addr"`
+	// Pprof also serves Go's profiles under /debug/pprof/ on Addr.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // Defaults returns every key with its default: the one place defaults live.
@@ -127,6 +129,7 @@ func Defaults() map[string]any {
 		"output.commit_interval":    50 * time.Millisecond,
 		"dlq.topic":                 "trades.dlq",
 		"http.addr":                 ":9101",
+		"http.pprof":                false,
 		"log.level":                 "info",
 		"log.format":                "json",
 	}

@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"tickcompact/aggregator/trade"
+	"tickcompact/internal/memtune"
 )
 
 // metrics are the aggregator's Prometheus metrics, registered on a registry of
@@ -55,7 +56,7 @@ func newMetrics() *metrics {
 	}
 	m.registry.MustRegister(m.consumed, m.replayed, m.emitted, m.windowsClosed, m.late, m.dlq, m.transactions,
 		m.emissionDelay, m.openISINs, m.assigned, m.repartitioned,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memtune.MallocCollector())
 	for _, r := range trade.Reasons {
 		m.dlq.WithLabelValues(string(r))
 	}

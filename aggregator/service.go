@@ -34,7 +34,7 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: &readiness{}}
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check)
+	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check, cfg.HTTP.Pprof)
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: %w", err)
 	}
@@ -158,25 +158,34 @@ var (
 		"session.timeout.ms":    10000, // a killed instance's partitions move within seconds
 		"heartbeat.interval.ms": 2000,
 		"fetch.wait.max.ms":     5,
-		// Prefetch enough to keep the loop busy without holding hundreds of
-		// megabytes of a backlog in librdkafka. A trade-off measured with make
-		// bench (row 5b, peak RSS draining 100,000 ISINs) and the fault suite
-		// (TestFaultHostileRecords, ~900 KB records among small ones: clean
-		// drain time and mixed/clean ratio, bound 2):
-		//   queue 32 MB, 4 MB/partition, 50 MB/fetch: 414-490 MB; 2.1 s, 0.98-1.09
-		//   queue 16 MB, 4 MB/partition, 16 MB/fetch: 341-414 MB; 2.1 s, 1.07-1.80
-		//   queue  8 MB, 4 MB/partition,  8 MB/fetch: 289 MB; 3.3 s, 1.83
-		//   queue  8 MB, 1 MB/partition,  8 MB/fetch: 234 MB; 3.0 s, 2.04
-		// The first keeps the hostile drain clear of its bound; set smaller
-		// values in kafka.properties where memory matters more.
+		// When the prefetched queue is over queued.min.messages or
+		// queued.max.messages.kbytes, librdkafka waits fetch.queue.backoff.ms
+		// before fetching again: 1 s by default, during which the loop empties
+		// a small queue and starves. With 10 ms a small prefetch keeps the
+		// loop fed, so memory stays low (make bench, row 5b: 447 MB with the
+		// 32 MB queue and 50 MB fetches this replaced, 151-203 MB now) and
+		// draining got faster (row 2: 283,000 -> 330,000-400,000 records/s;
+		// TestFaultHostileRecords, ~900 KB records among small ones: clean
+		// drain 2.1 -> 1.1 s, hostile/clean ratio 1.2-1.4 against its bound
+		// of 2). The bare Poll loop of row 2 runs with these settings too.
+		"fetch.queue.backoff.ms":     10,
 		"queued.min.messages":        100000,
-		"queued.max.messages.kbytes": 32768,
-		"max.partition.fetch.bytes":  4194304,
-		"fetch.max.bytes":            52428800,
+		"queued.max.messages.kbytes": 8192,
+		"max.partition.fetch.bytes":  1048576,
+		"fetch.max.bytes":            2097152,
 	}
 	producerTuning = kafka.ConfigMap{
-		"linger.ms":                    5,
-		"queue.buffering.max.messages": 500000,
+		"linger.ms": 5,
+		// A window of 100,000 ISINs is 100,000 records handed over at once:
+		// unbounded, librdkafka held them all (~1 KB each with their six
+		// headers), hundreds of MB while draining a backlog (make bench, row
+		// 5b: 447 MB at 500,000). The transactor waits for room instead.
+		"queue.buffering.max.messages": 5000,
+		// confluent-kafka-go allocates both channels at these sizes (1,000,000
+		// each by default, 24 MB of Go heap). Delivery reports are off, so
+		// Events carries errors only, and the produce channel is unused.
+		"go.events.channel.size":  10000,
+		"go.produce.channel.size": 1,
 		// Transactional requests the broker answers with
 		// CONCURRENT_TRANSACTIONS are retried after this backoff; librdkafka's
 		// 100 ms default adds that much to a window's emission delay.

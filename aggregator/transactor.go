@@ -58,7 +58,9 @@ func (t *transactor) produce(msg *kafka.Message) error {
 		}
 		var kerr kafka.Error
 		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-			t.producer.Flush(100)
+			// Not Flush: it returns only once the queue is empty, and
+			// without delivery reports it waits up to 100 ms per call.
+			time.Sleep(time.Millisecond)
 			continue
 		}
 		return classify("producing", err)

@@ -91,6 +91,8 @@ type RedisConfig struct {
 type HTTPConfig struct {
 	// Addr is where /metrics, /healthz and /readyz are served.
 	Addr string `mapstructure:"addr"`
+	// Pprof also serves Go's profiles under /debug/pprof/ on Addr.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // WindowEndSuffix is appended to the snapshot key to name the companion hash
@@ -121,6 +123,7 @@ func Defaults() map[string]any {
 		"redis.batch_size":               500,
 		"redis.timeout":                  3 * time.Second,
 		"http.addr":                      ":9102",
+		"http.pprof":                     false,
 		"log.level":                      "info",
 		"log.format":                     "json",
 	}

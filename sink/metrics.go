@@ -3,6 +3,8 @@ package sink
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"tickcompact/internal/memtune"
 )
 
 // Reasons a record is skipped as invalid (label of invalid_records_total).
@@ -61,7 +63,7 @@ func newMetrics() *metrics {
 	}
 	m.registry.MustRegister(m.consumed, m.written, m.stale, m.invalid, m.redisErrors, m.scriptReloads, m.commits,
 		m.batchLatency, m.batchSize, m.paused, m.assigned,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memtune.MallocCollector())
 	for _, r := range []string{reasonEmptyKey, reasonMissingWindowEnd, reasonBadWindowEnd} {
 		m.invalid.WithLabelValues(r)
 	}

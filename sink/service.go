@@ -44,7 +44,7 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: newReadiness(cfg.Secrets()),
 		redisOpts: opts, healthInterval: defaultHealthInterval}
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check)
+	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check, cfg.HTTP.Pprof)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}

@@ -21,8 +21,7 @@ func main() { os.Exit(run()) }
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
 func run() int {
-	memtune.LimitArenas(memtune.DefaultArenas) // before librdkafka starts its threads
-	memtune.SetGCPercent(memtune.DefaultGCPercent)
+	memtune.Apply() // before librdkafka starts its threads
 	cfg, err := sink.LoadConfig(os.Args[1:], os.Environ())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)

@@ -42,8 +42,11 @@ func (e *env) startAggregator(ctx context.Context, input string) (*aggregatorRun
 		"--http.addr=127.0.0.1:0",
 		"--log.level=info",
 	}
+	if e.opts.ProfileDir != "" {
+		args = append(args, "--http.pprof=true") // row 5 saves heap profiles
+	}
 	args = append(args, e.opts.AggregatorFlags...)
-	svc, err := startService(ctx, "aggregator", e.opts.AggregatorBin, e.opts.WorkDir, e.opts.ProfileDir, e.opts.ServiceEnv, args)
+	svc, err := startService(ctx, "aggregator", e.opts.AggregatorBin, e.opts.WorkDir, e.perfDir(), e.opts.ServiceEnv, args)
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,17 @@ func (e *env) backlog(ctx context.Context, n int64) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	if path := e.profilePath("aggregator-2-cpu.pb.gz"); path != "" {
+		go func() { // 2 s of the drain from its first record
+			for ctx.Err() == nil {
+				if s, err := agg.Metrics(ctx); err == nil && s.Value(metricConsumed) > 0 {
+					_ = agg.SaveProfile(ctx, "profile?seconds=2", path)
+					return
+				}
+				sleep(ctx, 20*time.Millisecond)
+			}
+		}()
+	}
 	w, err := e.watchDrain(ctx, agg, topic, ends, float64(wantEmitted), timeout)
 	agg.Stop()
 	if err != nil {

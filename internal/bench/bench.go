@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -40,9 +41,11 @@ type Options struct {
 	// ServiceEnv are extra KEY=VALUE environment variables for both
 	// services (GOGC, GOMEMLIMIT ...), for what-if runs; printed with the table.
 	ServiceEnv []string
-	// ProfileDir, when set, makes perf record each service's CPU profile
-	// there (perf must be installed); see startService.
+	// ProfileDir, when set, receives Go profiles from the aggregator
+	// (row 2's CPU, row 5's heap at its peak) and, with Perf, perf's CPU
+	// profile of each service (perf must be installed; see startService).
 	ProfileDir string
+	Perf       bool
 	// Rows selects rows by number ("1".."5"); empty runs all of them.
 	Rows []string
 	// Progress receives one line per step; nil discards them.
@@ -71,6 +74,23 @@ type env struct {
 	cluster *Cluster
 	notes   []string
 	logger  *slog.Logger
+}
+
+// perfDir is where perf records the services, or "" when it does not.
+func (e *env) perfDir() string {
+	if !e.opts.Perf {
+		return ""
+	}
+	return e.opts.ProfileDir
+}
+
+// profilePath is name in the profile directory, or "" when profiles are
+// not recorded.
+func (e *env) profilePath(name string) string {
+	if e.opts.ProfileDir == "" {
+		return ""
+	}
+	return filepath.Join(e.opts.ProfileDir, name)
 }
 
 func (e *env) logf(format string, args ...any) {

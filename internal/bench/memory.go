@@ -36,7 +36,7 @@ func (e *env) runMemory(ctx context.Context) []Row {
 		row = Failed("5b", "Peak RSS, 100,000 ISINs, backlog", target, err)
 	}
 	rows = append(rows, row)
-	e.notef("row 5: every one of 100,000 ISINs trades in every 2 s window: records round-robin over a fixed shuffle of tradegen.Universe(100000), values in tradegen's JSON shape, keyed by ISIN, 6 partitions. Peak RSS = VmHWM of the aggregator binary from /proc/<pid>/status at the end (MB = 10^6 bytes); Go heap in use and Go runtime memory (go_memstats_sys_bytes - heap_released_bytes) are maxima of /metrics sampled every 250 ms; the rest of the RSS is C memory (librdkafka queues, glibc malloc arenas) and the binary.")
+	e.notef("row 5: every one of 100,000 ISINs trades in every 2 s window: records round-robin over a fixed shuffle of tradegen.Universe(100000), values in tradegen's JSON shape, keyed by ISIN, 6 partitions. Peak RSS = VmHWM of the aggregator binary from /proc/<pid>/status at the end (MB = 10^6 bytes); Go heap in use and Go runtime memory (go_memstats_sys_bytes - heap_released_bytes) are maxima of /metrics sampled every 250 ms; C heap in use and freed-but-held are maxima of the tickcompact_c_heap_* gauges (glibc mallinfo2); the rest of the RSS is the binary, thread stacks and pages glibc has not touched again.")
 	return rows
 }
 
@@ -165,11 +165,18 @@ type memorySampler struct {
 	// maxGoResident is the most the Go runtime held from the OS (sys minus
 	// released heap): the rest of the RSS is C (librdkafka, glibc malloc).
 	maxGoResident float64
-	stop          chan struct{}
-	done          chan struct{}
+	// maxCInUse and maxCFree are the most C heap in use and freed but held
+	// by glibc (memtune's tickcompact_c_heap_* gauges).
+	maxCInUse, maxCFree float64
+	stop                chan struct{}
+	done                chan struct{}
 }
 
-func sampleMemory(ctx context.Context, agg *aggregatorRun) *memorySampler {
+// sampleMemory starts sampling. With heapProfile set (make bench
+// --profile-dir), each new maximum of the Go heap also saves the
+// aggregator's heap profile (/debug/pprof/heap) there, so the file ends up
+// holding the heap at its peak.
+func sampleMemory(ctx context.Context, agg *aggregatorRun, heapProfile string) *memorySampler {
 	m := &memorySampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(m.done)
@@ -177,8 +184,13 @@ func sampleMemory(ctx context.Context, agg *aggregatorRun) *memorySampler {
 		defer tick.Stop()
 		for {
 			if s, err := agg.Metrics(ctx); err == nil {
+				if heap := s.Value(metricGoHeapInuse); heap > m.maxHeap && heapProfile != "" {
+					_ = agg.SaveProfile(ctx, "heap", heapProfile)
+				}
 				m.maxHeap = max(m.maxHeap, s.Value(metricGoHeapInuse))
 				m.maxGoResident = max(m.maxGoResident, s.Value("go_memstats_sys_bytes")-s.Value("go_memstats_heap_released_bytes"))
+				m.maxCInUse = max(m.maxCInUse, s.Value("tickcompact_c_heap_in_use_bytes"))
+				m.maxCFree = max(m.maxCFree, s.Value("tickcompact_c_heap_free_bytes"))
 			}
 			select {
 			case <-m.stop:
@@ -195,7 +207,8 @@ func sampleMemory(ctx context.Context, agg *aggregatorRun) *memorySampler {
 func (m *memorySampler) Stop() *memorySampler { close(m.stop); <-m.done; return m }
 
 func (m *memorySampler) String() string {
-	return fmt.Sprintf("Go heap in use at most %s, Go runtime memory from the OS at most %s", megabytes(int64(m.maxHeap)), megabytes(int64(m.maxGoResident)))
+	return fmt.Sprintf("Go heap in use at most %s, Go runtime memory from the OS at most %s, C heap in use at most %s and freed but held by glibc at most %s",
+		megabytes(int64(m.maxHeap)), megabytes(int64(m.maxGoResident)), megabytes(int64(m.maxCInUse)), megabytes(int64(m.maxCFree)))
 }
 
 func (e *env) memoryLive(ctx context.Context, feed *roundRobinFeed, target float64, warm, measure time.Duration) (Row, error) {
@@ -215,7 +228,7 @@ func (e *env) memoryLive(ctx context.Context, feed *roundRobinFeed, target float
 	if err != nil {
 		return Row{}, err
 	}
-	sampler := sampleMemory(ctx, agg)
+	sampler := sampleMemory(ctx, agg, e.profilePath("aggregator-5a-heap.pb.gz"))
 	e.logf("row 5a: round-robin feed over 100,000 ISINs at %s trades/s for %v", thousands(int64(target)), warm+measure)
 
 	genCtx, stopGen := context.WithCancel(ctx)
@@ -316,7 +329,7 @@ func (e *env) memoryBacklog(ctx context.Context, feed *roundRobinFeed, windows i
 		return Row{}, err
 	}
 	defer agg.Stop()
-	sampler := sampleMemory(ctx, agg)
+	sampler := sampleMemory(ctx, agg, e.profilePath("aggregator-5b-heap.pb.gz"))
 	// Each record is the only trade of its ISIN in its window: every input
 	// record is an output record.
 	w, err := e.watchDrain(ctx, agg, topic, ends, float64(n), 5*time.Minute+time.Duration(n/5000)*time.Second)

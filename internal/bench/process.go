@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,6 +141,28 @@ func (s *service) Exited() bool {
 // Metrics scrapes the service's /metrics.
 func (s *service) Metrics(ctx context.Context) (Scrape, error) {
 	return ScrapeMetrics(ctx, s.BaseURL+"/metrics")
+}
+
+// SaveProfile writes the service's /debug/pprof/<name> (served with
+// --http.pprof=true) to path.
+func (s *service) SaveProfile(ctx context.Context, name, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.BaseURL+"/debug/pprof/"+name, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := scrapeClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: /debug/pprof/%s: %s", s.name, name, resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, body, 0o644)
 }
 
 // WaitReady polls /readyz until it answers 200.

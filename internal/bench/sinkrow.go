@@ -319,7 +319,7 @@ func (e *env) sinkDrain(ctx context.Context, topic, redisAddr string, redisPid i
 		return res, 0, 0, fmt.Errorf("no sink binary (--sink-bin)")
 	}
 	group := uniqueName("sink")
-	svc, err := startService(ctx, "sink", e.opts.SinkBin, e.opts.WorkDir, e.opts.ProfileDir, e.opts.ServiceEnv, append([]string{
+	svc, err := startService(ctx, "sink", e.opts.SinkBin, e.opts.WorkDir, e.perfDir(), e.opts.ServiceEnv, append([]string{
 		"--kafka.brokers=" + e.cluster.Brokers,
 		"--input.topic=" + topic,
 		"--input.group=" + group,

@@ -1,8 +1,11 @@
 package memtune
 
 import (
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func TestSetGCPercent(t *testing.T) {
@@ -20,5 +23,54 @@ func TestSetGCPercent(t *testing.T) {
 	}
 	if prev := debug.SetGCPercent(100); prev != 100 {
 		t.Fatalf("with GOGC set the target changed to %d", prev)
+	}
+}
+
+func TestTargetPercent(t *testing.T) {
+	const mb = 1 << 20
+	tests := []struct {
+		live uint64
+		want int
+	}{
+		{0, maxGCPercent},
+		{1 * mb, maxGCPercent},        // 3,200 % capped
+		{8 * mb, 400},                 // 32 MB over 8 MB live
+		{30 * mb, 100},                // 106 % rounded down
+		{64 * mb, DefaultGCPercent},   // 50 % is headroom enough
+		{1024 * mb, DefaultGCPercent}, // never below the floor
+	}
+	for _, tt := range tests {
+		if got := targetPercent(DefaultGCPercent, DefaultGCHeadroom, tt.live); got != tt.want {
+			t.Errorf("targetPercent(live %d MB) = %d, want %d", tt.live/mb, got, tt.want)
+		}
+	}
+}
+
+func TestKeepGCHeadroomAdjustsAfterCollections(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	tuner := keepGCHeadroom(DefaultGCPercent, DefaultGCHeadroom)
+	if tuner == nil {
+		t.Fatal("keepGCHeadroom did not apply")
+	}
+	defer tuner.stopped.Store(true)
+	// A test binary's live heap is a few MB: after a collection the target
+	// must have been raised well above the floor.
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // the finalizer goroutine runs the adjustment
+		if metrics.Read(gogc); gogc[0].Value.Uint64() > DefaultGCPercent {
+			return
+		}
+	}
+	t.Fatalf("GC target still %d %% after collections with a small live heap", gogc[0].Value.Uint64())
+}
+
+func TestKeepGCHeadroomLeavesGOGCAlone(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "200")
+	if KeepGCHeadroom(DefaultGCPercent, DefaultGCHeadroom) {
+		t.Fatal("KeepGCHeadroom applied although GOGC is set")
 	}
 }

@@ -15,3 +15,14 @@ func TestLimitArenas(t *testing.T) {
 		t.Fatalf("LimitArenas(0) = %d, want 0", got)
 	}
 }
+
+func TestFixMmapThreshold(t *testing.T) {
+	t.Setenv("MALLOC_MMAP_THRESHOLD_", "")
+	if got := FixMmapThreshold(DefaultMmapThreshold); got != DefaultMmapThreshold {
+		t.Fatalf("FixMmapThreshold(%d) = %d: mallopt(M_MMAP_THRESHOLD) refused", DefaultMmapThreshold, got)
+	}
+	t.Setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+	if got := FixMmapThreshold(DefaultMmapThreshold); got != 0 {
+		t.Fatalf("with MALLOC_MMAP_THRESHOLD_ set, FixMmapThreshold = %d, want 0 (the operator's setting wins)", got)
+	}
+}

@@ -1,6 +1,7 @@
 // Package opsserver serves a service's operational HTTP endpoints: /metrics
-// (Prometheus), /healthz (the process is alive) and /readyz (200 only when the
-// service says it can make progress, 503 with the reason otherwise).
+// (Prometheus), /healthz (the process is alive), /readyz (200 only when the
+// service says it can make progress, 503 with the reason otherwise) and, when
+// asked for, /debug/pprof/.
 package opsserver
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,8 +27,9 @@ type Server struct {
 }
 
 // Listen binds addr (":9101", "127.0.0.1:0") so that a taken port is reported
-// before the service connects to anything.
-func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc) (*Server, error) {
+// before the service connects to anything. With pprof, Go's runtime profiles
+// (net/http/pprof) are served under /debug/pprof/ as well.
+func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc, pprof bool) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: listening on %s: %w", addr, err)
@@ -44,6 +47,13 @@ func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc) (*S
 		}
 		_, _ = fmt.Fprintln(w, "ready")
 	})
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	}
 	return &Server{
 		listener: ln,
 		server:   &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},

@@ -24,7 +24,7 @@ func TestEndpoints(t *testing.T) {
 			return errors.New(s)
 		}
 		return nil
-	})
+	}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,15 +60,43 @@ func TestEndpoints(t *testing.T) {
 	if _, body := get("/metrics"); !strings.Contains(body, "test_things_total 7") {
 		t.Fatalf("/metrics lacks the counter: %s", body)
 	}
+	if code, _ := get("/debug/pprof/"); code != 404 {
+		t.Fatalf("/debug/pprof/ = %d without http.pprof, want 404", code)
+	}
+}
+
+func TestPprofWhenAsked(t *testing.T) {
+	srv, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	resp, err := http.Get("http://" + srv.Addr() + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "heap profile:") {
+		t.Fatalf("/debug/pprof/heap = %d %.200q, want a heap profile", resp.StatusCode, body)
+	}
 }
 
 func TestListenReportsTakenPort(t *testing.T) {
-	first, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil })
+	first, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.listener.Close()
-	if _, err := Listen(first.Addr(), prometheus.NewRegistry(), func() error { return nil }); err == nil || !strings.Contains(err.Error(), first.Addr()) {
+	if _, err := Listen(first.Addr(), prometheus.NewRegistry(), func() error { return nil }, false); err == nil || !strings.Contains(err.Error(), first.Addr()) {
 		t.Fatalf("err = %v, want an error naming %s", err, first.Addr())
 	}
 }
