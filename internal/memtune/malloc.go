@@ -25,15 +25,7 @@ const DefaultArenas = 2
 // (glibc reads that itself, and the operator's choice wins). Call it first in
 // main, before librdkafka starts its threads. It reports the limit applied, or
 // 0 when it left glibc's setting alone.
-func LimitArenas(n int) int {
-	if os.Getenv("MALLOC_ARENA_MAX") != "" || n <= 0 {
-		return 0
-	}
-	if C.mallopt(C.M_ARENA_MAX, C.int(n)) != 1 {
-		return 0
-	}
-	return n
-}
+func LimitArenas(n int) int { return mallopt(C.M_ARENA_MAX, "MALLOC_ARENA_MAX", n) }
 
 // DefaultMmapThreshold is the size from which FixMmapThreshold makes glibc
 // serve an allocation with its own mmap, returned to the system on free.
@@ -50,13 +42,20 @@ const DefaultMmapThreshold = 128 << 10
 // itself, and the operator's choice wins). It reports the threshold applied,
 // or 0.
 func FixMmapThreshold(bytes int) int {
-	if os.Getenv("MALLOC_MMAP_THRESHOLD_") != "" || bytes <= 0 {
+	return mallopt(C.M_MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_", bytes)
+}
+
+// mallopt sets glibc's parameter to value unless the environment variable
+// glibc reads for it is set or value is not positive. It reports the value
+// applied, or 0.
+func mallopt(param C.int, env string, value int) int {
+	if os.Getenv(env) != "" || value <= 0 {
 		return 0
 	}
-	if C.mallopt(C.M_MMAP_THRESHOLD, C.int(bytes)) != 1 {
+	if C.mallopt(param, C.int(value)) != 1 {
 		return 0
 	}
-	return bytes
+	return value
 }
 
 // MallocStats is glibc's account of the C heap (mallinfo2), summed over arenas.
