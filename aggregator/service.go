@@ -186,6 +186,10 @@ var (
 		// Events carries errors only, and the produce channel is unused.
 		"go.events.channel.size":  10000,
 		"go.produce.channel.size": 1,
+		// librdkafka reports every delivered record to confluent-kafka-go,
+		// which copies its key and value into Go before finding nobody
+		// wants the report: garbage for each output record.
+		"go.delivery.report.fields": "none",
 		// Transactional requests the broker answers with
 		// CONCURRENT_TRANSACTIONS are retried after this backoff; librdkafka's
 		// 100 ms default adds that much to a window's emission delay.
@@ -271,7 +275,8 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 		producer.Close()
 		slot.Release()
 	}
-	return consumer, &transactor{producer: producer, consumer: consumer, logger: s.logger.With("stage", client), metrics: s.metrics}, cleanup, nil
+	return consumer, &transactor{producer: producer, consumer: consumer, logger: s.logger.With("stage", client), metrics: s.metrics,
+		queueFullLimit: min(s.cfg.Kafka.TransactionTimeout, 5*time.Second)}, cleanup, nil
 }
 
 // watchClientErrors drains a producer's event channel (delivery reports are

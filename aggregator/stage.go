@@ -320,10 +320,15 @@ func (s *windowStage) shouldCommit(now time.Time, quiet bool) bool {
 		// for a quiet poll meant waiting for commit_interval (make bench,
 		// row 3b: p99 47 ms). Draining a backlog, every few thousand records
 		// close a window: there only a quiet poll commits early.
-		if !s.allClosedThrough(s.newestWindowEnd()) {
+		newest := s.newestWindowEnd()
+		if !s.allClosedThrough(newest) {
 			return false
 		}
-		return quiet || !s.draining(now)
+		// The newest window must also have ended moments ago: a partition
+		// catching up on fewer than backlogLag old records closes an old
+		// window every few records, one commit each otherwise.
+		live := now.Sub(time.UnixMilli(newest)) < s.cfg.Window.Size+s.cfg.Window.Grace
+		return quiet || (live && !s.draining(now))
 	}
 	if now.Sub(s.lastCommit) < offsetsOnlyInterval {
 		return false
@@ -382,13 +387,14 @@ func (s *windowStage) newestWindowEnd() int64 {
 }
 
 // allClosedThrough reports whether every assigned partition has closed its
-// windows through end.
+// windows through end, leaving out partitions without an open window (an
+// idle one, say): a window they open later goes into a later transaction.
 func (s *windowStage) allClosedThrough(end int64) bool {
 	if end == window.NoTime {
 		return false
 	}
 	for _, ps := range s.partitions {
-		if ps.engine.ClosedThrough() < end {
+		if ps.engine.ClosedThrough() < end && ps.engine.OpenISINs() > 0 {
 			return false
 		}
 	}

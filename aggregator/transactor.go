@@ -27,6 +27,9 @@ type transactor struct {
 	logger   *slog.Logger
 	metrics  *metrics
 
+	// queueFullLimit bounds produce's wait for room in librdkafka's queue.
+	queueFullLimit time.Duration
+
 	open    bool
 	began   time.Time
 	pending int // messages produced in the open transaction
@@ -45,11 +48,18 @@ func (t *transactor) begin() error {
 }
 
 // produce adds msg to the open transaction (opening one if needed), waiting
-// for room when the local queue is full.
+// for room while librdkafka's queue is full (queue.buffering.max.messages:
+// a window of 100,000 ISINs is more than it holds). After queueFullLimit
+// without room it gives up with an abortable error, so the transaction is
+// aborted and replayed: with the brokers away nothing leaves the queue until
+// its messages time out, and the loop must neither stop polling the consumer
+// nor delay shutdown that long. (It does not give up on shutdown itself: a
+// window half produced must be aborted, never committed.)
 func (t *transactor) produce(msg *kafka.Message) error {
 	if err := t.begin(); err != nil {
 		return err
 	}
+	var waitingSince time.Time
 	for {
 		err := t.producer.Produce(msg, nil)
 		if err == nil {
@@ -57,13 +67,24 @@ func (t *transactor) produce(msg *kafka.Message) error {
 			return nil
 		}
 		var kerr kafka.Error
-		if errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull {
-			// Not Flush: it returns only once the queue is empty, and
-			// without delivery reports it waits up to 100 ms per call.
-			time.Sleep(time.Millisecond)
-			continue
+		switch {
+		case errors.As(err, &kerr) && kerr.Code() == kafka.ErrQueueFull:
+		case errors.As(err, &kerr) && kerr.Code() == kafka.ErrState:
+			// The transaction is in an abortable error state (a message
+			// failed): abort and rewind. If the producer is in fact
+			// unusable, aborting reports that as fatal.
+			return fmt.Errorf("producing: %w", err)
+		default:
+			return classify("producing", err)
 		}
-		return classify("producing", err)
+		if waitingSince.IsZero() {
+			waitingSince = time.Now()
+		} else if time.Since(waitingSince) > t.queueFullLimit {
+			return fmt.Errorf("producing: librdkafka's queue stayed full for %v (brokers unreachable?): %w", t.queueFullLimit, err)
+		}
+		// Not Flush: it returns only once the queue is empty, and without
+		// delivery reports it waits up to 100 ms per call.
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -314,13 +314,15 @@ func TestGapTracker(t *testing.T) {
 		{0, 1500}, {0, 1990}, {0, 2030}, // window ending 2000: 30 ms
 		{1, 1000}, {1, 2000}, // exactly at the end: 0 ms
 		{0, 3999}, {0, 4100}, // 4000: 100 ms
-		{1, 6500},  // 4000 and 6000 at once: 2,500 and 500 ms
-		{0, 9000},  // 6000 (3,000 ms) and 8000 (1,000 ms); 10000 is past `to`
-		{1, 12000}, // 8000 (4,000 ms); 10000 and 12000 are past `to`
+		{1, 6500},  // 4000: 2,500 ms; p1 had no record in the window ending 6000
+		{0, 1000},  // out of order, not past anything
+		{0, 9000},  // 6000: 3,000 ms; none in the window ending 8000
+		{1, 12000}, // 8000: 4,000 ms
+		{0, 12500}, // 10000 is past `to`
 	} {
 		g.observe(r.p, r.ts)
 	}
-	want := []float64{0.03, 0, 0.1, 2.5, 0.5, 3, 1, 4}
+	want := []float64{0.03, 0, 0.1, 2.5, 3, 4}
 	if len(g.gaps) != len(want) {
 		t.Fatalf("gaps %v, want %v", g.gaps, want)
 	}

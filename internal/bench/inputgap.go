@@ -9,8 +9,8 @@ import (
 )
 
 // inputGaps is row 3's floor: for each partition of topic and each window
-// ending in [from, to], how long after the window's end the partition's
-// first record at or past that end was stamped (its timestamp, the
+// of it with records ending in [from, to], how long after the window's end
+// the partition's first record at or past that end was stamped (its timestamp, the
 // generator's clock), in seconds. With grace 0 a partition closes a window
 // on that record (or by wall clock after window.idle_timeout of silence), so
 // no emission delay of that (partition, window) can be shorter: the rest of
@@ -62,27 +62,26 @@ func (e *env) inputGaps(ctx context.Context, topic string, size time.Duration, f
 // gapTracker computes inputGaps from a partition's records in offset order.
 type gapTracker struct {
 	size, from, to int64 // milliseconds
-	// next[p] is the end of the first window partition p has not yet seen a
-	// record at or past.
-	next map[int32]int64
+	// open[p] is the end of partition p's open window: the window of the
+	// greatest timestamp seen (with grace 0 every earlier window is closed).
+	open map[int32]int64
 	gaps []float64
 }
 
 func newGapTracker(size time.Duration, from, to time.Time) *gapTracker {
-	return &gapTracker{size: size.Milliseconds(), from: from.UnixMilli(), to: to.UnixMilli(), next: map[int32]int64{}}
+	return &gapTracker{size: size.Milliseconds(), from: from.UnixMilli(), to: to.UnixMilli(), open: map[int32]int64{}}
 }
 
-// observe takes partition p's next record, stamped ts: it is the first at
-// or past the end of every window ending in [next[p], ts].
+// observe takes partition p's next record, stamped ts. When ts reaches the
+// end of p's open window, this record closes it: the gap is ts - end.
+// Windows in which p had no record are skipped, as they emit nothing.
 func (g *gapTracker) observe(p int32, ts int64) {
-	end, seen := g.next[p]
-	if !seen {
-		end = ts - ts%g.size + g.size // the first record's own window is still open
+	end, seen := g.open[p]
+	if seen && ts < end {
+		return
 	}
-	for ; end <= ts; end += g.size {
-		if end >= g.from && end <= g.to {
-			g.gaps = append(g.gaps, float64(ts-end)/1000)
-		}
+	if seen && end >= g.from && end <= g.to {
+		g.gaps = append(g.gaps, float64(ts-end)/1000)
 	}
-	g.next[p] = end
+	g.open[p] = ts - ts%g.size + g.size
 }

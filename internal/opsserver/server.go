@@ -49,7 +49,7 @@ func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc, ppr
 	})
 	if pprof {
 		mux.HandleFunc("/debug/pprof/", httppprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		// Not /debug/pprof/cmdline: flags may carry passwords.
 		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)

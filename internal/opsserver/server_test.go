@@ -88,6 +88,14 @@ func TestPprofWhenAsked(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "heap profile:") {
 		t.Fatalf("/debug/pprof/heap = %d %.200q, want a heap profile", resp.StatusCode, body)
 	}
+	cmd, err := http.Get("http://" + srv.Addr() + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Body.Close()
+	if cmd.StatusCode == 200 {
+		t.Fatal("/debug/pprof/cmdline is served: it would show flags, passwords among them")
+	}
 }
 
 func TestListenReportsTakenPort(t *testing.T) {
