@@ -12,8 +12,8 @@
 # cgo is required: confluent-kafka-go links its bundled, static librdkafka,
 # which is built against glibc. The builder (golang:*-bookworm) and the
 # runtime (distroless base-debian12) are both Debian 12, so the binaries run
-# on the very glibc they were linked against. Switching either stage to
-# Alpine means switching both, and building with -tags musl.
+# on the very glibc they were linked against. Both services also call glibc's
+# mallopt and mallinfo2 (internal/memtune), so they need glibc, not musl.
 # internal/deploycheck checks all of this.
 
 FROM golang:1.26-bookworm AS build

@@ -87,18 +87,22 @@ func (e *env) backlog(ctx context.Context, n int64) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	if path := e.profilePath("aggregator-2-cpu.pb.gz"); path != "" {
-		go func() { // 2 s of the drain from its first record
-			for ctx.Err() == nil {
-				if s, err := agg.Metrics(ctx); err == nil && s.Value(metricConsumed) > 0 {
-					_ = agg.SaveProfile(ctx, "profile?seconds=2", path)
-					return
-				}
-				sleep(ctx, 20*time.Millisecond)
+	profiled := make(chan struct{})
+	profileCtx, stopProfile := context.WithCancel(ctx)
+	go func() { // with --profile-dir: 2 s of the drain from its first record
+		defer close(profiled)
+		path := e.profilePath("aggregator-2-cpu.pb.gz")
+		for path != "" && profileCtx.Err() == nil {
+			if s, err := agg.Metrics(profileCtx); err == nil && s.Value(metricConsumed) > 0 {
+				_ = agg.SaveProfile(profileCtx, "profile?seconds=2", path)
+				return
 			}
-		}()
-	}
+			sleep(profileCtx, 20*time.Millisecond)
+		}
+	}()
 	w, err := e.watchDrain(ctx, agg, topic, ends, float64(wantEmitted), timeout)
+	stopProfile()
+	<-profiled
 	agg.Stop()
 	if err != nil {
 		return nil, err

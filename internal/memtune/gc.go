@@ -65,7 +65,9 @@ type gcTuner struct {
 	stopped  atomic.Bool // tests stop it
 }
 
-type gcSentinel struct{ _ [16]byte } // finalizers need a non-zero-size object
+// gcSentinel is 16 bytes so that it is not batched by the tiny allocator,
+// whose objects may be finalized late or never.
+type gcSentinel struct{ _ [16]byte }
 
 func (t *gcTuner) arm() {
 	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
