@@ -67,6 +67,37 @@ func TestKeepGCHeadroomAdjustsAfterCollections(t *testing.T) {
 	t.Fatalf("GC target still %d %% after collections with a small live heap", gogc[0].Value.Uint64())
 }
 
+func TestKeepGCHeadroomComesBackDownForALargeHeap(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	tuner := keepGCHeadroom(DefaultGCPercent, DefaultGCHeadroom)
+	if tuner == nil {
+		t.Fatal("keepGCHeadroom did not apply")
+	}
+	defer tuner.stopped.Store(true)
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	waitFor := func(what string, ok func(percent uint64) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond) // the finalizer goroutine runs the adjustment
+			if metrics.Read(gogc); ok(gogc[0].Value.Uint64()) {
+				return
+			}
+		}
+		t.Fatalf("GC target %d %%: never %s", gogc[0].Value.Uint64(), what)
+	}
+	// First raised, with the test binary's few MB live...
+	waitFor("raised above the floor", func(p uint64) bool { return p > DefaultGCPercent })
+	// ...then back to the floor once the live heap is three times the headroom.
+	live := make([]byte, 96<<20)
+	for i := range live {
+		live[i] = byte(i)
+	}
+	waitFor("back to the floor with 96 MB live", func(p uint64) bool { return p == DefaultGCPercent })
+	runtime.KeepAlive(live)
+}
+
 func TestKeepGCHeadroomLeavesGOGCAlone(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOGC", "200")
