@@ -21,24 +21,14 @@ func (e *env) inputGaps(ctx context.Context, topic string, size time.Duration, f
 		return nil, err
 	}
 	defer cons.Close()
-	md, err := cons.GetMetadata(&topic, false, 10000)
+	partitions, err := assignFromBeginning(cons, topic)
 	if err != nil {
-		return nil, err
-	}
-	var parts []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.OffsetBeginning})
-	}
-	if len(parts) == 0 {
-		return nil, fmt.Errorf("input topic %s has no partitions", topic)
-	}
-	if err := cons.Assign(parts); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("input: %w", err)
 	}
 	gaps := newGapTracker(size, from, to)
 	atEnd := map[int32]bool{}
 	deadline := time.Now().Add(time.Minute)
-	for len(atEnd) < len(parts) {
+	for len(atEnd) < partitions {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

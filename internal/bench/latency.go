@@ -161,19 +161,8 @@ func (e *env) readDelays(ctx context.Context, topic string, report func(delaySam
 		return err
 	}
 	defer consumer.Close()
-	md, err := consumer.GetMetadata(&topic, false, 10000)
-	if err != nil {
-		return err
-	}
-	var parts []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.OffsetBeginning})
-	}
-	if len(parts) == 0 {
-		return fmt.Errorf("output topic %s has no partitions", topic)
-	}
-	if err := consumer.Assign(parts); err != nil {
-		return err
+	if _, err := assignFromBeginning(consumer, topic); err != nil {
+		return fmt.Errorf("output: %w", err)
 	}
 	for ctx.Err() == nil {
 		switch ev := consumer.Poll(50).(type) {

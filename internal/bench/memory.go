@@ -184,10 +184,12 @@ func sampleMemory(ctx context.Context, agg *aggregatorRun, heapProfile string) *
 		defer tick.Stop()
 		for {
 			if s, err := agg.Metrics(ctx); err == nil {
-				if heap := s.Value(metricGoHeapInuse); heap > m.maxHeap && heapProfile != "" {
-					_ = agg.SaveProfile(ctx, "heap", heapProfile)
+				if heap := s.Value(metricGoHeapInuse); heap > m.maxHeap {
+					if heapProfile != "" {
+						_ = agg.SaveProfile(ctx, "heap", heapProfile)
+					}
+					m.maxHeap = heap
 				}
-				m.maxHeap = max(m.maxHeap, s.Value(metricGoHeapInuse))
 				m.maxGoResident = max(m.maxGoResident, s.Value("go_memstats_sys_bytes")-s.Value("go_memstats_heap_released_bytes"))
 				m.maxCInUse = max(m.maxCInUse, s.Value("tickcompact_c_heap_in_use_bytes"))
 				m.maxCFree = max(m.maxCFree, s.Value("tickcompact_c_heap_free_bytes"))

@@ -146,18 +146,11 @@ func (s *service) Metrics(ctx context.Context) (Scrape, error) {
 // SaveProfile writes the service's /debug/pprof/<name> (served with
 // --http.pprof=true) to path.
 func (s *service) SaveProfile(ctx context.Context, name, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.BaseURL+"/debug/pprof/"+name, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := scrapeClient.Do(req)
+	resp, err := getOK(ctx, s.BaseURL+"/debug/pprof/"+name, "")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: /debug/pprof/%s: %s", s.name, name, resp.Status)
-	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err

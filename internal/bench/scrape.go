@@ -21,21 +21,34 @@ type Scrape struct {
 
 var scrapeClient = &http.Client{Timeout: 5 * time.Second}
 
+// getOK sends a GET for url (with accept as its Accept header, if any) and
+// returns the response when it is a 200; the caller closes its body.
+func getOK(ctx context.Context, url, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := scrapeClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("scraping %s: %s", url, resp.Status)
+	}
+	return resp, nil
+}
+
 // ScrapeMetrics reads and parses the Prometheus text exposition at url.
 func ScrapeMetrics(ctx context.Context, url string) (Scrape, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := getOK(ctx, url, "text/plain")
 	if err != nil {
 		return Scrape{}, err
 	}
-	req.Header.Set("Accept", "text/plain")
-	resp, err := scrapeClient.Do(req)
-	if err != nil {
-		return Scrape{}, fmt.Errorf("scraping %s: %w", url, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return Scrape{}, fmt.Errorf("scraping %s: %s", url, resp.Status)
-	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
