@@ -57,6 +57,14 @@ func run() int {
 		}
 	}
 	opts.Progress = os.Stderr
+	if opts.ProfileDir != "" {
+		// The services write their profiles there; a missing directory
+		// would lose them without a word.
+		if err := os.MkdirAll(opts.ProfileDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: --profile-dir:", err)
+			return 2
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

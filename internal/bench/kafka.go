@@ -79,7 +79,12 @@ func (c *Cluster) Forget(topics ...string) { c.topics = append(c.topics, topics.
 
 // CreateTopic creates topic with partitions (replication 1), deleted on Close.
 func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int) error {
-	res, err := c.admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}})
+	return c.CreateTopicWithConfig(ctx, topic, partitions, nil)
+}
+
+// CreateTopicWithConfig is CreateTopic with topic configs (cleanup.policy...).
+func (c *Cluster) CreateTopicWithConfig(ctx context.Context, topic string, partitions int, config map[string]string) error {
+	res, err := c.admin.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, Config: config}})
 	if err != nil {
 		return fmt.Errorf("creating topic %s: %w", topic, err)
 	}
@@ -122,6 +127,36 @@ var aggregatorConsumerRequired = kafka.ConfigMap{
 	"enable.partition.eof":          true,
 	"partition.assignment.strategy": "cooperative-sticky",
 	"auto.offset.reset":             "earliest",
+}
+
+// aggregatorProducerRequired are the aggregator's fixed producer settings
+// that affect writing (aggregator/service.go newClients), minus
+// transactional.id and client.id, which are per instance.
+var aggregatorProducerRequired = kafka.ConfigMap{
+	"enable.idempotence":     true,
+	"partitioner":            "murmur2_random",
+	"go.delivery.reports":    false,
+	"transaction.timeout.ms": 10000, // kafka.transaction_timeout's default
+}
+
+// aggregatorLikeProducer returns a transactional producer with the
+// aggregator's producer settings, its transactions initialized.
+func (c *Cluster) aggregatorLikeProducer(ctx context.Context, transactionalID string) (*kafka.Producer, error) {
+	cm := kafka.ConfigMap{"bootstrap.servers": c.Brokers, "transactional.id": transactionalID, "log_level": 3}
+	for _, m := range []kafka.ConfigMap{aggregator.ProducerTuning(), aggregatorProducerRequired} {
+		for k, v := range m {
+			cm[k] = v
+		}
+	}
+	producer, err := kafka.NewProducer(&cm)
+	if err != nil {
+		return nil, err
+	}
+	if err := producer.InitTransactions(ctx); err != nil {
+		producer.Close()
+		return nil, fmt.Errorf("initializing transactions: %w", err)
+	}
+	return producer, nil
 }
 
 // AggregatorConsumerSettings describes, for the output, the consumer settings
