@@ -17,7 +17,8 @@ import (
 const committedTimeout = 30 * time.Second
 
 // onRebalance is the consumer's rebalance callback (cooperative-sticky: it sees
-// only the partitions that move). It runs inside Poll, on the stage goroutine.
+// only the partitions that move). It runs on the stage goroutine: handed over
+// by the poller, or inside Close.
 func (s *windowStage) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
 	var err error
 	switch e := ev.(type) {
@@ -162,6 +163,13 @@ func (s *windowStage) forget(parts []kafka.TopicPartition) {
 // seeks back to it, discarding state built since: the output that state
 // produced was aborted with the transaction.
 func (s *windowStage) rewind(ctx context.Context) error {
+	if s.poll.haltable() {
+		// Records polled ahead lie past the checkpoints sought back to,
+		// and a Poll under way could return more: stop polling first.
+		s.poll.halt(s.onRebalance)
+		s.pending = nil
+		defer s.poll.start()
+	}
 	s.windowEnds = s.windowEnds[:0]
 	if len(s.partitions) == 0 {
 		return nil

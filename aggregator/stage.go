@@ -19,7 +19,8 @@ import (
 // windowStage consumes the (ISIN-keyed) input topic, feeds each partition's
 // window engine and emits closed windows, DLQ records and offsets in one
 // transaction. Everything here runs on the goroutine that calls run, including
-// rebalance callbacks, which librdkafka invokes from inside Poll.
+// rebalance callbacks, which librdkafka invokes from inside Poll: a poller
+// polls on a goroutine of its own and hands both over.
 type windowStage struct {
 	cfg      Config
 	topic    string // the topic consumed: input.topic, or the repartition topic
@@ -27,8 +28,11 @@ type windowStage struct {
 	metrics  *metrics
 	consumer *kafka.Consumer
 	txn      *transactor
-	parser   *trade.Parser
-	window   window.Config
+	poll     *poller
+	// pending are the events of the last batch handed over, not yet handled.
+	pending []kafka.Event
+	parser  *trade.Parser
+	window  window.Config
 
 	outputTopic string
 	dlqTopic    string
@@ -132,11 +136,15 @@ func (s *windowStage) run(ctx context.Context) error {
 		return fmt.Errorf("aggregator: initializing transactions: %w", err)
 	}
 	s.ready.initialized.Store(true)
-	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.onRebalance); err != nil {
+	s.poll = newPoller(s.consumer)
+	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.poll.onRebalance(s.onRebalance)); err != nil {
 		return fmt.Errorf("aggregator: subscribing to %s: %w", s.topic, err)
 	}
 	s.lastCommit = time.Now()
+	s.poll.start()
 	err := s.loop(ctx)
+	s.poll.halt(s.onRebalance)
+	s.pending = nil
 	return errors.Join(err, s.shutdown(err))
 }
 
@@ -147,7 +155,7 @@ func (s *windowStage) loop(ctx context.Context) error {
 		if s.txn.open {
 			timeout = max(time.Millisecond, s.cfg.Output.CommitInterval-time.Since(s.txn.began))
 		}
-		ev := s.consumer.Poll(int(min(timeout, pollInterval).Milliseconds()))
+		ev := s.poll.next(&s.pending, min(timeout, pollInterval), s.onRebalance)
 		if s.failure != nil {
 			return s.failure
 		}

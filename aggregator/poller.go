@@ -1,0 +1,190 @@
+package aggregator
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// poller calls the consumer's Poll on a goroutine of its own and hands the
+// events to the window stage in batches, in order. Each Poll is a cgo call
+// that also copies the record into Go; on the stage goroutine, polling and
+// everything done with a record (parse, windows, producing the output, each
+// a cgo call too) took turns, and draining a backlog the stage ran at the
+// speed of one goroutine (make bench, row 2).
+//
+// Rebalance callbacks, which librdkafka invokes from inside Poll, are handed
+// to the stage goroutine too, after the events polled before them, and the
+// poller waits for the stage to handle them: the stage's state stays
+// single-threaded.
+type poller struct {
+	consumer *kafka.Consumer
+	batches  chan polled
+	stop     chan struct{}
+	done     chan struct{}
+	// active is set while the goroutine runs: a rebalance callback then
+	// comes from its Poll and must be handed over; otherwise (Close) it
+	// runs on the caller's goroutine.
+	active atomic.Bool
+	// batch collects events on the polling goroutine (run and the
+	// callbacks it makes) until handed over.
+	batch []kafka.Event
+	// handling is set, on the stage goroutine, while it handles a
+	// rebalance handed over: the polling goroutine waits inside Poll then.
+	handling bool
+}
+
+// polled is what the poller hands over: events, or a rebalance to handle.
+type polled struct {
+	events    []kafka.Event
+	rebalance *rebalanceCall
+}
+
+// rebalanceCall is a rebalance callback waiting for the stage goroutine.
+type rebalanceCall struct {
+	event kafka.Event
+	done  chan struct{}
+}
+
+const (
+	// pollBatch bounds the events handed over at once.
+	pollBatch = 256
+	// pollBatches bounds the batches waiting for the stage: records polled
+	// ahead of the stage beyond librdkafka's own prefetch.
+	pollBatches = 4
+)
+
+func newPoller(consumer *kafka.Consumer) *poller {
+	return &poller{consumer: consumer}
+}
+
+// start runs the polling goroutine.
+func (p *poller) start() {
+	p.batches = make(chan polled, pollBatches)
+	p.stop = make(chan struct{})
+	p.done = make(chan struct{})
+	p.active.Store(true)
+	go p.run(p.batches, p.stop, p.done)
+}
+
+func (p *poller) run(batches chan<- polled, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	p.batch = make([]kafka.Event, 0, pollBatch)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		// A partial batch goes to the stage as soon as nothing more is
+		// waiting: live, a record must not wait for the next one.
+		timeout := int(pollInterval.Milliseconds())
+		if len(p.batch) > 0 {
+			timeout = 0
+		}
+		if ev := p.consumer.Poll(timeout); ev != nil {
+			p.batch = append(p.batch, ev)
+			if _, ok := ev.(*kafka.Message); ok && len(p.batch) < cap(p.batch) {
+				continue
+			}
+		}
+		if len(p.batch) == 0 {
+			continue
+		}
+		select {
+		case batches <- polled{events: p.batch}:
+			p.batch = make([]kafka.Event, 0, pollBatch)
+		case <-stop:
+			return
+		}
+	}
+}
+
+// onRebalance is the consumer's rebalance callback. From the polling
+// goroutine it hands over the events polled before ev, then ev, and waits
+// until the stage goroutine handled it (through next or halt); otherwise it
+// calls handle itself. The stage always reads the batches eventually, so the
+// sends block rather than give up.
+func (p *poller) onRebalance(handle func(*kafka.Consumer, kafka.Event) error) kafka.RebalanceCb {
+	return func(c *kafka.Consumer, ev kafka.Event) error {
+		if !p.active.Load() {
+			return handle(c, ev)
+		}
+		if len(p.batch) > 0 {
+			p.batches <- polled{events: p.batch}
+			p.batch = make([]kafka.Event, 0, pollBatch)
+		}
+		call := &rebalanceCall{event: ev, done: make(chan struct{})}
+		p.batches <- polled{rebalance: call}
+		<-call.done
+		return nil
+	}
+}
+
+// next returns the stage's next event, or nil when none came within
+// timeout. A rebalance handed over is handled on the way (also returning
+// nil, so the caller looks at what it changed).
+func (p *poller) next(pending *[]kafka.Event, timeout time.Duration, handle func(*kafka.Consumer, kafka.Event) error) kafka.Event {
+	if len(*pending) > 0 {
+		ev := (*pending)[0]
+		(*pending)[0] = nil
+		*pending = (*pending)[1:]
+		return ev
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case b := <-p.batches:
+		if b.rebalance != nil {
+			p.handle(b.rebalance, handle)
+			return nil
+		}
+		ev := b.events[0]
+		*pending = b.events[1:]
+		return ev
+	case <-t.C:
+		return nil
+	}
+}
+
+func (p *poller) handle(call *rebalanceCall, handle func(*kafka.Consumer, kafka.Event) error) {
+	p.handling = true
+	defer func() { p.handling = false; close(call.done) }()
+	_ = handle(p.consumer, call.event) // errors are kept by handle (windowStage.failure)
+}
+
+// halt stops the polling goroutine and waits for it, handling the
+// rebalances it hands over meanwhile and dropping the events it polled:
+// they lie past the stage's position, which a rewind seeks back from and a
+// shutdown commits, so they are read again. After halt the consumer may be
+// polled (or closed) by the caller; start resumes. It returns at once if
+// the goroutine is not running.
+func (p *poller) halt(handle func(*kafka.Consumer, kafka.Event) error) {
+	if !p.active.Load() {
+		return
+	}
+	close(p.stop)
+	for {
+		select {
+		case b := <-p.batches:
+			if b.rebalance != nil {
+				p.handle(b.rebalance, handle)
+			}
+		case <-p.done:
+			// The goroutine cannot end inside a callback, so what is left
+			// are events: dropped.
+			for len(p.batches) > 0 {
+				<-p.batches
+			}
+			p.active.Store(false)
+			return
+		}
+	}
+}
+
+// haltable reports whether halt may be called: not while handling a
+// rebalance handed over, as the polling goroutine waits for that inside
+// Poll. (It polls nothing stale then: every event polled before the
+// rebalance was handed over, and read, before it.)
+func (p *poller) haltable() bool { return p.active.Load() && !p.handling }
