@@ -201,10 +201,11 @@ var (
 )
 
 // reconnectBackoffMax caps librdkafka's reconnect backoff, which doubles
-// from 100 ms with each failed attempt up to 10 s by default: after a broker
-// outage of half a minute the clients noticed it was back only 6-9 s later
-// (TestFaultBrokerKilled: output resumed 8.2 and 8.9 s after the broker
-// answered). A connection attempt a second to an absent broker costs nothing.
+// from 100 ms with each failed attempt up to 10 s by default: after half a
+// minute without a broker a client could try again up to 10 s after the
+// broker was back. A connection attempt a second to an absent broker costs
+// nothing. (The 6-9 s TestFaultBrokerKilled measures before output resumes
+// is the group's rebalance, not this: README, Reliability.)
 const reconnectBackoffMax = 1000
 
 // ConsumerTuning returns a copy of the consumer settings the aggregator uses

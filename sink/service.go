@@ -88,8 +88,8 @@ var consumerTuning = kafka.ConfigMap{
 	// at a time in flight per broker: with 5 ms round trips, 64 KB per
 	// partition still reads some 50,000 records a second per partition.
 	"max.partition.fetch.bytes": 65536,
-	// librdkafka's reconnect backoff doubles up to 10 s by default, so after
-	// a long broker outage records flowed again only seconds after the
+	// librdkafka's reconnect backoff doubles up to 10 s by default: after a
+	// long broker outage a client could try again up to 10 s after the
 	// broker was back (see the aggregator's reconnectBackoffMax).
 	"reconnect.backoff.max.ms": 1000,
 }
