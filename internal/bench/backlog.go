@@ -169,6 +169,13 @@ func (e *env) bareDrain(ctx context.Context, topic string, ends []int64, timeout
 		return drainResult{}, err
 	}
 	defer consumer.Close()
+	return e.pollDrain(ctx, consumer, group, topic, ends, timeout, nil)
+}
+
+// pollDrain subscribes consumer (of group) to topic and polls until it read
+// every record below ends, calling each (unless nil) per record, while
+// observeCommits runs against the group.
+func (e *env) pollDrain(ctx context.Context, consumer *kafka.Consumer, group, topic string, ends []int64, timeout time.Duration, each func(*kafka.Message, time.Time) error) (drainResult, error) {
 	if err := consumer.Subscribe(topic, nil); err != nil {
 		return drainResult{}, err
 	}
@@ -187,6 +194,11 @@ func (e *env) bareDrain(ctx context.Context, topic string, ends []int64, timeout
 			}
 			res.Last = now
 			res.Records++
+			if each != nil {
+				if err := each(ev, now); err != nil {
+					return res, err
+				}
+			}
 		case kafka.Error:
 			if ev.IsFatal() {
 				return res, ev

@@ -46,46 +46,13 @@ func (e *env) produceDrain(ctx context.Context, topic string, ends []int64, outp
 		return drainResult{}, err
 	}
 	defer consumer.Close()
-	if err := consumer.Subscribe(topic, nil); err != nil {
-		return drainResult{}, err
-	}
-	stopObserver := e.observeCommits(group, topic, len(ends))
-	defer stopObserver()
-
-	f := floorLoop{producer: producer, consumer: consumer, topic: topic, output: out, next: map[int32]int64{}}
-	want := sum(ends)
-	var res drainResult
-	deadline := time.Now().Add(timeout)
-	for res.Records < want {
-		switch ev := consumer.Poll(100).(type) {
-		case *kafka.Message:
-			now := time.Now()
-			if res.Records == 0 {
-				res.First = now
-			}
-			res.Records++
-			f.next[ev.TopicPartition.Partition] = int64(ev.TopicPartition.Offset) + 1
-			if res.Records*outputs/want > f.produced {
-				if err := f.produce(ev, now); err != nil {
-					return res, err
-				}
-			}
-			if f.open && now.Sub(f.began) >= floorCommitInterval {
-				if err := f.commit(ctx); err != nil {
-					return res, err
-				}
-			}
-		case kafka.Error:
-			if ev.IsFatal() {
-				return res, ev
-			}
-		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
-		if res.Records%4096 == 0 && time.Now().After(deadline) {
-			return res, fmt.Errorf("read %d of %d records within %v", res.Records, want, timeout)
-		}
+	f := floorLoop{producer: producer, consumer: consumer, topic: topic, output: out,
+		next: map[int32]int64{}, outputs: outputs, want: sum(ends)}
+	res, err := e.pollDrain(ctx, consumer, group, topic, ends, timeout, func(m *kafka.Message, now time.Time) error {
+		return f.record(ctx, m, now)
+	})
+	if err != nil {
+		return res, err
 	}
 	if err := f.commit(ctx); err != nil {
 		return res, err
@@ -103,9 +70,27 @@ type floorLoop struct {
 	consumer      *kafka.Consumer
 	topic, output string
 	next          map[int32]int64 // partition -> offset after the last record polled
+	outputs, want int64           // records to produce, records to read
+	read          int64
 	open          bool
 	began         time.Time
 	produced      int64
+}
+
+// record produces for src when it is due (outputs spread evenly over want)
+// and commits the transaction once it has lasted floorCommitInterval.
+func (f *floorLoop) record(ctx context.Context, src *kafka.Message, now time.Time) error {
+	f.read++
+	f.next[src.TopicPartition.Partition] = int64(src.TopicPartition.Offset) + 1
+	if f.read*f.outputs/f.want > f.produced {
+		if err := f.produce(src, now); err != nil {
+			return err
+		}
+	}
+	if f.open && now.Sub(f.began) >= floorCommitInterval {
+		return f.commit(ctx)
+	}
+	return nil
 }
 
 // produce writes src's key and value with headers the size of the output's,
