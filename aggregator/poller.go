@@ -155,30 +155,34 @@ func (p *poller) handle(call *rebalanceCall, handle func(*kafka.Consumer, kafka.
 }
 
 // halt stops the polling goroutine and waits for it, handling the
-// rebalances it hands over meanwhile and dropping the events it polled:
-// they lie past the stage's position, which a rewind seeks back from and a
-// shutdown commits, so they are read again. After halt the consumer may be
-// polled (or closed) by the caller; start resumes. It returns at once if
-// the goroutine is not running.
-func (p *poller) halt(handle func(*kafka.Consumer, kafka.Event) error) {
+// rebalances it hands over meanwhile. It returns the events polled ahead of
+// the stage, in order, for the caller to drop (records past its position)
+// or keep (client errors, which librdkafka reports once). After halt the
+// consumer may be polled (or closed) by the caller; start resumes. It
+// returns at once if the goroutine is not running.
+func (p *poller) halt(handle func(*kafka.Consumer, kafka.Event) error) []kafka.Event {
 	if !p.active.Load() {
-		return
+		return nil
 	}
 	close(p.stop)
+	var ahead []kafka.Event
 	for {
 		select {
 		case b := <-p.batches:
 			if b.rebalance != nil {
 				p.handle(b.rebalance, handle)
 			}
+			ahead = append(ahead, b.events...)
 		case <-p.done:
 			// The goroutine cannot end inside a callback, so what is left
-			// are events: dropped.
+			// are events, and the batch it had not handed over yet.
 			for len(p.batches) > 0 {
-				<-p.batches
+				ahead = append(ahead, (<-p.batches).events...)
 			}
+			ahead = append(ahead, p.batch...)
+			p.batch = nil
 			p.active.Store(false)
-			return
+			return ahead
 		}
 	}
 }

@@ -14,8 +14,9 @@ import (
 
 // The poller hands over every record once, in order per partition, with the
 // assignment handled on the caller's goroutine before the first record;
-// after halt, records polled ahead are gone and a seek takes effect from the
-// first record polled after start; Close runs the revocation inline.
+// halt returns what it polled ahead, in order; after a seek, the first
+// record polled after start is the one sought; Close runs the revocation
+// inline.
 func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 	k := testkit.StartKafka(t)
 	topic := testkit.UniqueName(t, "poller")
@@ -92,12 +93,24 @@ func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 	}
 	read(n / 2)
 
-	// As a rewind does: halt, seek back, start again.
-	p.halt(handle)
+	// As a rewind does: halt, seek back, start again. What halt returns is
+	// what was polled ahead, in order, after what pending still holds.
+	ahead := append(pending, p.halt(handle)...)
 	if p.active.Load() {
 		t.Fatal("the poller is still active after halt")
 	}
 	pending = nil
+	for _, ev := range ahead {
+		msg, ok := ev.(*kafka.Message)
+		if !ok {
+			continue
+		}
+		tp := msg.TopicPartition
+		if tp.Offset != next[tp.Partition] {
+			t.Fatalf("polled ahead: partition %d offset %d, want %d", tp.Partition, tp.Offset, next[tp.Partition])
+		}
+		next[tp.Partition] = tp.Offset + 1
+	}
 	if len(assigned) != partitions {
 		t.Fatalf("assigned %v, want %d partitions", assigned, partitions)
 	}

@@ -125,6 +125,11 @@ func (s *windowStage) revoke(parts []kafka.TopicPartition) error {
 	switch {
 	case s.failure != nil:
 		// Fatal already: leave without touching the transaction.
+	case s.stale:
+		// The state since the last commit went with an aborted
+		// transaction: the committed checkpoints are what the next owner
+		// must start from.
+		s.forget(parts)
 	case s.consumer.AssignmentLost():
 		s.logger.Warn("partitions lost", "partitions", partitionList(parts))
 		s.forget(parts)
@@ -163,15 +168,19 @@ func (s *windowStage) forget(parts []kafka.TopicPartition) {
 // seeks back to it, discarding state built since: the output that state
 // produced was aborted with the transaction.
 func (s *windowStage) rewind(ctx context.Context) error {
+	s.stale = true
+	s.windowEnds = s.windowEnds[:0]
 	if s.poll.haltable() {
 		// Records polled ahead lie past the checkpoints sought back to,
 		// and a Poll under way could return more: stop polling first.
-		s.poll.halt(s.onRebalance)
-		s.pending = nil
+		err := s.haltPoller()
 		defer s.poll.start()
+		if err != nil {
+			return err
+		}
 	}
-	s.windowEnds = s.windowEnds[:0]
 	if len(s.partitions) == 0 {
+		s.stale = false
 		return nil
 	}
 	parts := make([]kafka.TopicPartition, 0, len(s.partitions))
@@ -195,6 +204,7 @@ func (s *windowStage) rewind(ctx context.Context) error {
 	if _, err := s.consumer.SeekPartitions(start); err != nil {
 		return fmt.Errorf("%w: seeking to committed offsets: %v", errFatal, err)
 	}
+	s.stale = false
 	s.ready.lastError.Store("")
 	return ctx.Err()
 }

@@ -43,10 +43,15 @@ type windowStage struct {
 	windowEnds []int64
 	lastCommit time.Time
 	failure    error // a fatal error raised inside a rebalance callback
-	// closing is set once shutdown has committed: partitions assigned while
-	// the consumer closes are not restored (that would wait on the broker
-	// for committed offsets), they are handed straight back.
+	// closing is set once the loop has ended: partitions assigned while the
+	// stage shuts down are not restored (that would wait on the broker for
+	// committed offsets), they are handed straight back.
 	closing bool
+	// stale is set while the partitions' state since the last commit went
+	// with an aborted transaction and is not rebuilt yet (a rewind under
+	// way, a final commit that failed, a fatal error): a revocation then
+	// must not commit it, as that would skip output never written.
+	stale bool
 	// drainingCheckedAt and wasDraining cache draining's answer.
 	drainingCheckedAt time.Time
 	wasDraining       bool
@@ -143,9 +148,29 @@ func (s *windowStage) run(ctx context.Context) error {
 	s.lastCommit = time.Now()
 	s.poll.start()
 	err := s.loop(ctx)
-	s.poll.halt(s.onRebalance)
-	s.pending = nil
+	s.closing = true
+	if herr := s.haltPoller(); err == nil {
+		err = herr
+	}
 	return errors.Join(err, s.shutdown(err))
+}
+
+// haltPoller stops the poller and drops the records it and the loop had
+// read ahead: they lie past the partitions' positions, which a rewind seeks
+// back from and a shutdown commits, so they are read again. Client errors
+// among them are handled, as librdkafka reports them once. It returns a
+// fatal error, or the failure of a rebalance handled meanwhile.
+func (s *windowStage) haltPoller() error {
+	ahead := append(s.pending, s.poll.halt(s.onRebalance)...)
+	s.pending = nil
+	for _, ev := range ahead {
+		if e, ok := ev.(kafka.Error); ok {
+			if err := s.handleError(e); err != nil {
+				return err
+			}
+		}
+	}
+	return s.failure
 }
 
 func (s *windowStage) loop(ctx context.Context) error {
@@ -495,10 +520,13 @@ func (s *windowStage) shutdown(cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
-	if !errors.Is(cause, errFatal) {
-		if err := s.commit(ctx); err != nil && !errors.Is(err, errAborted) {
-			errs = append(errs, fmt.Errorf("aggregator: final commit: %w", err))
-		}
+	if errors.Is(cause, errFatal) {
+		s.stale = true
+	} else if err := s.commit(ctx); errors.Is(err, errAborted) {
+		s.stale = true
+	} else if err != nil {
+		s.stale = true
+		errs = append(errs, fmt.Errorf("aggregator: final commit: %w", err))
 	}
 	s.closing = true
 	if err := s.consumer.Close(); err != nil {
