@@ -117,7 +117,9 @@ func (s *windowStage) noCommitStart(ps *partitionState) kafka.Offset {
 // commits the open transaction, which carries their final checkpoints, so the
 // next owner resumes exactly there. When the assignment is lost, another
 // member may already own them, so the open transaction is aborted and the
-// partitions still owned are rewound.
+// partitions still owned are rewound. While the state is stale (see
+// windowStage.stale) it commits nothing: the committed checkpoints are where
+// the next owner must start.
 func (s *windowStage) revoke(parts []kafka.TopicPartition) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -149,8 +149,13 @@ func (s *windowStage) run(ctx context.Context) error {
 	s.poll.start()
 	err := s.loop(ctx)
 	s.closing = true
-	if herr := s.haltPoller(); err == nil {
-		err = herr
+	if errors.Is(err, errFatal) {
+		// The open transaction may hold part of a window: a revocation
+		// handled while the poller halts must not commit it.
+		s.stale = true
+	}
+	if herr := s.haltPoller(); herr != nil && !errors.Is(err, herr) {
+		err = errors.Join(err, herr)
 	}
 	return errors.Join(err, s.shutdown(err))
 }
@@ -520,8 +525,8 @@ func (s *windowStage) shutdown(cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
-	if errors.Is(cause, errFatal) {
-		s.stale = true
+	if s.stale || errors.Is(cause, errFatal) {
+		s.stale = true // and Close's revocations commit nothing either
 	} else if err := s.commit(ctx); errors.Is(err, errAborted) {
 		s.stale = true
 	} else if err != nil {
