@@ -20,9 +20,12 @@ import (
 // single-threaded.
 type poller struct {
 	consumer *kafka.Consumer
-	batches  chan polled
-	stop     chan struct{}
-	done     chan struct{}
+	// handle handles a rebalance event on the stage goroutine
+	// (windowStage.onRebalance, which keeps its errors).
+	handle  func(*kafka.Consumer, kafka.Event) error
+	batches chan polled
+	stop    chan struct{}
+	done    chan struct{}
 	// active is set while the goroutine runs: a rebalance callback then
 	// comes from its Poll and must be handed over; otherwise (Close) it
 	// runs on the caller's goroutine.
@@ -33,6 +36,9 @@ type poller struct {
 	// handling is set, on the stage goroutine, while it handles a
 	// rebalance handed over: the polling goroutine waits inside Poll then.
 	handling bool
+	// pending are the events of the last batch handed over that the stage
+	// has not taken yet (stage goroutine only).
+	pending []kafka.Event
 }
 
 // polled is what the poller hands over: events, or a rebalance to handle.
@@ -55,8 +61,8 @@ const (
 	pollBatches = 4
 )
 
-func newPoller(consumer *kafka.Consumer) *poller {
-	return &poller{consumer: consumer}
+func newPoller(consumer *kafka.Consumer, handle func(*kafka.Consumer, kafka.Event) error) *poller {
+	return &poller{consumer: consumer, handle: handle}
 }
 
 // start runs the polling goroutine.
@@ -106,30 +112,28 @@ func (p *poller) run(batches chan<- polled, stop <-chan struct{}, done chan<- st
 // until the stage goroutine handled it (through next or halt); otherwise it
 // calls handle itself. The stage always reads the batches eventually, so the
 // sends block rather than give up.
-func (p *poller) onRebalance(handle func(*kafka.Consumer, kafka.Event) error) kafka.RebalanceCb {
-	return func(c *kafka.Consumer, ev kafka.Event) error {
-		if !p.active.Load() {
-			return handle(c, ev)
-		}
-		if len(p.batch) > 0 {
-			p.batches <- polled{events: p.batch}
-			p.batch = make([]kafka.Event, 0, pollBatch)
-		}
-		call := &rebalanceCall{event: ev, done: make(chan struct{})}
-		p.batches <- polled{rebalance: call}
-		<-call.done
-		return nil
+func (p *poller) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
+	if !p.active.Load() {
+		return p.handle(c, ev)
 	}
+	if len(p.batch) > 0 {
+		p.batches <- polled{events: p.batch}
+		p.batch = make([]kafka.Event, 0, pollBatch)
+	}
+	call := &rebalanceCall{event: ev, done: make(chan struct{})}
+	p.batches <- polled{rebalance: call}
+	<-call.done
+	return nil
 }
 
 // next returns the stage's next event, or nil when none came within
 // timeout. A rebalance handed over is handled on the way (also returning
 // nil, so the caller looks at what it changed).
-func (p *poller) next(pending *[]kafka.Event, timeout time.Duration, handle func(*kafka.Consumer, kafka.Event) error) kafka.Event {
-	if len(*pending) > 0 {
-		ev := (*pending)[0]
-		(*pending)[0] = nil
-		*pending = (*pending)[1:]
+func (p *poller) next(timeout time.Duration) kafka.Event {
+	if len(p.pending) > 0 {
+		ev := p.pending[0]
+		p.pending[0] = nil
+		p.pending = p.pending[1:]
 		return ev
 	}
 	t := time.NewTimer(timeout)
@@ -137,40 +141,41 @@ func (p *poller) next(pending *[]kafka.Event, timeout time.Duration, handle func
 	select {
 	case b := <-p.batches:
 		if b.rebalance != nil {
-			p.handle(b.rebalance, handle)
+			p.call(b.rebalance)
 			return nil
 		}
-		ev := b.events[0]
-		*pending = b.events[1:]
-		return ev
+		p.pending = b.events[1:]
+		return b.events[0]
 	case <-t.C:
 		return nil
 	}
 }
 
-func (p *poller) handle(call *rebalanceCall, handle func(*kafka.Consumer, kafka.Event) error) {
+// call handles a rebalance handed over and lets the polling goroutine go on.
+func (p *poller) call(c *rebalanceCall) {
 	p.handling = true
-	defer func() { p.handling = false; close(call.done) }()
-	_ = handle(p.consumer, call.event) // errors are kept by handle (windowStage.failure)
+	defer func() { p.handling = false; close(c.done) }()
+	_ = p.handle(p.consumer, c.event) // errors are kept by handle (windowStage.failure)
 }
 
 // halt stops the polling goroutine and waits for it, handling the
 // rebalances it hands over meanwhile. It returns the events polled ahead of
-// the stage, in order, for the caller to drop (records past its position)
-// or keep (client errors, which librdkafka reports once). After halt the
-// consumer may be polled (or closed) by the caller; start resumes. It
-// returns at once if the goroutine is not running.
-func (p *poller) halt(handle func(*kafka.Consumer, kafka.Event) error) []kafka.Event {
+// the stage (pending first), in order, for the caller to drop (records past
+// its position) or keep (client errors, which librdkafka reports once).
+// After halt the consumer may be polled (or closed) by the caller; start
+// resumes. It returns at once if the goroutine is not running.
+func (p *poller) halt() []kafka.Event {
+	ahead := p.pending
+	p.pending = nil
 	if !p.active.Load() {
-		return nil
+		return ahead
 	}
 	close(p.stop)
-	var ahead []kafka.Event
 	for {
 		select {
 		case b := <-p.batches:
 			if b.rebalance != nil {
-				p.handle(b.rebalance, handle)
+				p.call(b.rebalance)
 			}
 			ahead = append(ahead, b.events...)
 		case <-p.done:

@@ -42,7 +42,7 @@ func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPoller(consumer)
+	var p *poller
 	var log []string
 	var assigned []kafka.TopicPartition
 	stage := goroutineID()
@@ -61,12 +61,12 @@ func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 		}
 		return nil
 	}
-	if err := consumer.SubscribeTopics([]string{topic}, p.onRebalance(handle)); err != nil {
+	p = newPoller(consumer, handle)
+	if err := consumer.SubscribeTopics([]string{topic}, p.onRebalance); err != nil {
 		t.Fatal(err)
 	}
 	p.start()
 
-	var pending []kafka.Event
 	next := map[int32]kafka.Offset{} // partition -> offset expected next
 	read := func(want int) {
 		t.Helper()
@@ -75,7 +75,7 @@ func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d of %d records within 30s", got, want)
 			}
-			msg, ok := p.next(&pending, 100*time.Millisecond, handle).(*kafka.Message)
+			msg, ok := p.next(100 * time.Millisecond).(*kafka.Message)
 			if !ok {
 				continue
 			}
@@ -94,12 +94,12 @@ func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 	read(n / 2)
 
 	// As a rewind does: halt, seek back, start again. What halt returns is
-	// what was polled ahead, in order, after what pending still holds.
-	ahead := append(pending, p.halt(handle)...)
+	// what was polled ahead, in order, what was handed over but not taken
+	// first.
+	ahead := p.halt()
 	if p.active.Load() {
 		t.Fatal("the poller is still active after halt")
 	}
-	pending = nil
 	for _, ev := range ahead {
 		msg, ok := ev.(*kafka.Message)
 		if !ok {
@@ -124,7 +124,7 @@ func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 	}
 	p.start()
 	read(n) // all of them again, from offset 0: nothing polled before the seek
-	p.halt(handle)
+	p.halt()
 
 	done := make(chan error, 1)
 	go func() { done <- consumer.Close() }()

@@ -29,10 +29,8 @@ type windowStage struct {
 	consumer *kafka.Consumer
 	txn      *transactor
 	poll     *poller
-	// pending are the events of the last batch handed over, not yet handled.
-	pending []kafka.Event
-	parser  *trade.Parser
-	window  window.Config
+	parser   *trade.Parser
+	window   window.Config
 
 	outputTopic string
 	dlqTopic    string
@@ -141,8 +139,8 @@ func (s *windowStage) run(ctx context.Context) error {
 		return fmt.Errorf("aggregator: initializing transactions: %w", err)
 	}
 	s.ready.initialized.Store(true)
-	s.poll = newPoller(s.consumer)
-	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.poll.onRebalance(s.onRebalance)); err != nil {
+	s.poll = newPoller(s.consumer, s.onRebalance)
+	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.poll.onRebalance); err != nil {
 		return fmt.Errorf("aggregator: subscribing to %s: %w", s.topic, err)
 	}
 	s.lastCommit = time.Now()
@@ -166,9 +164,7 @@ func (s *windowStage) run(ctx context.Context) error {
 // among them are handled, as librdkafka reports them once. It returns a
 // fatal error, or the failure of a rebalance handled meanwhile.
 func (s *windowStage) haltPoller() error {
-	ahead := append(s.pending, s.poll.halt(s.onRebalance)...)
-	s.pending = nil
-	for _, ev := range ahead {
+	for _, ev := range s.poll.halt() {
 		if e, ok := ev.(kafka.Error); ok {
 			if err := s.handleError(e); err != nil {
 				return err
@@ -185,7 +181,7 @@ func (s *windowStage) loop(ctx context.Context) error {
 		if s.txn.open {
 			timeout = max(time.Millisecond, s.cfg.Output.CommitInterval-time.Since(s.txn.began))
 		}
-		ev := s.poll.next(&s.pending, min(timeout, pollInterval), s.onRebalance)
+		ev := s.poll.next(min(timeout, pollInterval))
 		if s.failure != nil {
 			return s.failure
 		}
@@ -527,13 +523,12 @@ func (s *windowStage) shutdown(cause error) error {
 	var errs []error
 	if s.stale || errors.Is(cause, errFatal) {
 		s.stale = true // and Close's revocations commit nothing either
-	} else if err := s.commit(ctx); errors.Is(err, errAborted) {
+	} else if err := s.commit(ctx); err != nil {
 		s.stale = true
-	} else if err != nil {
-		s.stale = true
-		errs = append(errs, fmt.Errorf("aggregator: final commit: %w", err))
+		if !errors.Is(err, errAborted) {
+			errs = append(errs, fmt.Errorf("aggregator: final commit: %w", err))
+		}
 	}
-	s.closing = true
 	if err := s.consumer.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("aggregator: closing consumer: %w", err))
 	}
