@@ -173,9 +173,9 @@ func (e *env) bareDrain(ctx context.Context, topic string, ends []int64, timeout
 }
 
 // pollDrain subscribes consumer (of group) to topic and polls until it read
-// every record below ends, calling each (unless nil) per record, while
-// observeCommits runs against the group.
-func (e *env) pollDrain(ctx context.Context, consumer *kafka.Consumer, group, topic string, ends []int64, timeout time.Duration, each func(*kafka.Message, time.Time) error) (drainResult, error) {
+// every record below ends, calling each (unless nil) per record with the
+// count read so far, while observeCommits runs against the group.
+func (e *env) pollDrain(ctx context.Context, consumer *kafka.Consumer, group, topic string, ends []int64, timeout time.Duration, each func(read int64, m *kafka.Message, now time.Time) error) (drainResult, error) {
 	if err := consumer.Subscribe(topic, nil); err != nil {
 		return drainResult{}, err
 	}
@@ -195,7 +195,7 @@ func (e *env) pollDrain(ctx context.Context, consumer *kafka.Consumer, group, to
 			res.Last = now
 			res.Records++
 			if each != nil {
-				if err := each(ev, now); err != nil {
+				if err := each(res.Records, ev, now); err != nil {
 					return res, err
 				}
 			}

@@ -48,8 +48,8 @@ func (e *env) produceDrain(ctx context.Context, topic string, ends []int64, outp
 	defer consumer.Close()
 	f := floorLoop{producer: producer, consumer: consumer, topic: topic, output: out,
 		next: map[int32]int64{}, outputs: outputs, want: sum(ends)}
-	res, err := e.pollDrain(ctx, consumer, group, topic, ends, timeout, func(m *kafka.Message, now time.Time) error {
-		return f.record(ctx, m, now)
+	res, err := e.pollDrain(ctx, consumer, group, topic, ends, timeout, func(read int64, m *kafka.Message, now time.Time) error {
+		return f.record(ctx, read, m, now)
 	})
 	if err != nil {
 		return res, err
@@ -71,18 +71,17 @@ type floorLoop struct {
 	topic, output string
 	next          map[int32]int64 // partition -> offset after the last record polled
 	outputs, want int64           // records to produce, records to read
-	read          int64
 	open          bool
 	began         time.Time
 	produced      int64
 }
 
-// record produces for src when it is due (outputs spread evenly over want)
-// and commits the transaction once it has lasted floorCommitInterval.
-func (f *floorLoop) record(ctx context.Context, src *kafka.Message, now time.Time) error {
-	f.read++
+// record produces for src, the read-th record, when it is due (outputs
+// spread evenly over want) and commits the transaction once it has lasted
+// floorCommitInterval.
+func (f *floorLoop) record(ctx context.Context, read int64, src *kafka.Message, now time.Time) error {
 	f.next[src.TopicPartition.Partition] = int64(src.TopicPartition.Offset) + 1
-	if f.read*f.outputs/f.want > f.produced {
+	if read*f.outputs/f.want > f.produced {
 		if err := f.produce(src, now); err != nil {
 			return err
 		}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"tickcompact/aggregator"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"tickcompact/aggregator"
+	"tickcompact/internal/kafkaclient"
 )
 
 // Cluster is the Kafka cluster the benchmark runs against: a real broker
@@ -142,13 +144,13 @@ var aggregatorProducerRequired = kafka.ConfigMap{
 // aggregatorLikeProducer returns a transactional producer with the
 // aggregator's producer settings, its transactions initialized.
 func (c *Cluster) aggregatorLikeProducer(ctx context.Context, transactionalID string) (*kafka.Producer, error) {
-	cm := kafka.ConfigMap{"bootstrap.servers": c.Brokers, "transactional.id": transactionalID, "log_level": 3}
-	for _, m := range []kafka.ConfigMap{aggregator.ProducerTuning(), aggregatorProducerRequired} {
-		for k, v := range m {
-			cm[k] = v
-		}
+	cm, err := kafkaclient.ConfigMap(c.Brokers, aggregator.ProducerTuning(), nil, aggregatorProducerRequired)
+	if err != nil {
+		return nil, err
 	}
-	producer, err := kafka.NewProducer(&cm)
+	cm.SetKey("transactional.id", transactionalID)
+	cm.SetKey("log_level", 3)
+	producer, err := kafka.NewProducer(cm)
 	if err != nil {
 		return nil, err
 	}
@@ -174,13 +176,13 @@ func AggregatorConsumerSettings() string {
 // aggregatorLikeConsumer returns a consumer in group with the aggregator's
 // consumer settings.
 func (c *Cluster) aggregatorLikeConsumer(group string) (*kafka.Consumer, error) {
-	cm := kafka.ConfigMap{"bootstrap.servers": c.Brokers, "group.id": group, "log_level": 3}
-	for _, m := range []kafka.ConfigMap{aggregatorConsumerTuning, aggregatorConsumerRequired} {
-		for k, v := range m {
-			cm[k] = v
-		}
+	cm, err := kafkaclient.ConfigMap(c.Brokers, aggregatorConsumerTuning, nil, aggregatorConsumerRequired)
+	if err != nil {
+		return nil, err
 	}
-	return kafka.NewConsumer(&cm)
+	cm.SetKey("group.id", group)
+	cm.SetKey("log_level", 3)
+	return kafka.NewConsumer(cm)
 }
 
 // assignFromBeginning assigns every partition of topic to consumer, from
