@@ -217,6 +217,38 @@ func ConsumerTuning() kafka.ConfigMap { return maps.Clone(consumerTuning) }
 // (make bench) that must write the way the aggregator writes.
 func ProducerTuning() kafka.ConfigMap { return maps.Clone(producerTuning) }
 
+// ConsumerRequired returns the consumer settings the aggregator's
+// correctness rests on, which kafka.properties cannot override: manual
+// offsets, committed in its transactions; read_committed; partition EOF,
+// which tells it a partition is caught up (wall-clock closing). start is
+// input.start. Tools that must read as it reads (make bench) use them too.
+func ConsumerRequired(group, clientID, start string) kafka.ConfigMap {
+	return kafka.ConfigMap{
+		"group.id":                      group,
+		"client.id":                     clientID,
+		"isolation.level":               "read_committed",
+		"enable.auto.commit":            false,
+		"enable.auto.offset.store":      false,
+		"enable.partition.eof":          true,
+		"partition.assignment.strategy": "cooperative-sticky",
+		"auto.offset.reset":             start,
+	}
+}
+
+// ProducerRequired is ConsumerRequired for the transactional producer:
+// transactions under transactionalID, the Java client's partitioner, no
+// delivery reports (the transaction's commit reports failures).
+func ProducerRequired(transactionalID string, timeout time.Duration) kafka.ConfigMap {
+	return kafka.ConfigMap{
+		"client.id":              transactionalID,
+		"transactional.id":       transactionalID,
+		"enable.idempotence":     true,
+		"partitioner":            "murmur2_random",
+		"go.delivery.reports":    false,
+		"transaction.timeout.ms": strconv.FormatInt(timeout.Milliseconds(), 10),
+	}
+}
+
 func (s *Service) configMap(tuning, required kafka.ConfigMap) (*kafka.ConfigMap, error) {
 	cm, err := kafkaclient.ConfigMap(s.cfg.Kafka.Brokers, tuning, s.cfg.Kafka.Properties, required)
 	if err != nil {
@@ -239,28 +271,12 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 	} else {
 		txnID += idSuffix
 	}
-	ccm, err := s.configMap(consumerTuning, kafka.ConfigMap{
-		"group.id":                      group,
-		"client.id":                     txnID,
-		"isolation.level":               "read_committed",
-		"enable.auto.commit":            false,
-		"enable.auto.offset.store":      false,
-		"enable.partition.eof":          true,
-		"partition.assignment.strategy": "cooperative-sticky",
-		"auto.offset.reset":             s.cfg.Input.Start,
-	})
+	ccm, err := s.configMap(consumerTuning, ConsumerRequired(group, txnID, s.cfg.Input.Start))
 	if err != nil {
 		slot.Release()
 		return nil, nil, nil, err
 	}
-	pcm, err := s.configMap(producerTuning, kafka.ConfigMap{
-		"client.id":              txnID,
-		"transactional.id":       txnID,
-		"enable.idempotence":     true,
-		"partitioner":            "murmur2_random",
-		"go.delivery.reports":    false,
-		"transaction.timeout.ms": strconv.FormatInt(s.cfg.Kafka.TransactionTimeout.Milliseconds(), 10),
-	})
+	pcm, err := s.configMap(producerTuning, ProducerRequired(txnID, s.cfg.Kafka.TransactionTimeout))
 	if err != nil {
 		slot.Release()
 		return nil, nil, nil, err

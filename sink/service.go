@@ -97,7 +97,9 @@ var consumerTuning = kafka.ConfigMap{
 func (s *Service) consume(ctx context.Context) error {
 	client := redis.NewUniversalClient(s.redisOpts)
 	defer client.Close()
-	newWriter := func() redisApplier {
+	// One writer per lane (each keeps its own buffers), and the loop's own
+	// for health checks and loading the script.
+	newWriter := func() *RedisWriter {
 		writer := NewRedisWriter(client, s.cfg.Redis)
 		writer.onReload = func() {
 			s.metrics.scriptReloads.Inc()
@@ -105,7 +107,7 @@ func (s *Service) consume(ctx context.Context) error {
 		}
 		return writer
 	}
-	writer := NewRedisWriter(client, s.cfg.Redis) // for checks and loading the script
+	writer := newWriter()
 
 	ccm, err := kafkaclient.ConfigMap(s.cfg.Kafka.Brokers, consumerTuning, s.cfg.Kafka.Properties, kafka.ConfigMap{
 		"group.id":        s.cfg.Input.Group,
@@ -128,7 +130,7 @@ func (s *Service) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sink: creating consumer: %w", err)
 	}
-	loop := newConsumerLoop(s.cfg, s.logger, s.metrics, s.ready, consumer, writer, newWriter)
+	loop := newConsumerLoop(s.cfg, s.logger, s.metrics, s.ready, consumer, writer, func() redisApplier { return newWriter() })
 	loop.healthInterval = s.healthInterval
 	s.prepareRedis(ctx, writer, loop)
 	s.ready.started.Store(true)

@@ -119,36 +119,22 @@ func uniqueName(what string) string {
 // aggregatorConsumerTuning is the aggregator's own consumer tuning.
 var aggregatorConsumerTuning = aggregator.ConsumerTuning()
 
-// aggregatorConsumerRequired are the aggregator's fixed consumer settings
-// that affect reading (aggregator/service.go newClients), minus its
-// transactional.id-derived client.id.
-var aggregatorConsumerRequired = kafka.ConfigMap{
-	"isolation.level":               "read_committed",
-	"enable.auto.commit":            false,
-	"enable.auto.offset.store":      false,
-	"enable.partition.eof":          true,
-	"partition.assignment.strategy": "cooperative-sticky",
-	"auto.offset.reset":             "earliest",
+// aggregatorConsumerRequired are the aggregator's fixed consumer settings for
+// a consumer in group, reading from the earliest offset.
+func aggregatorConsumerRequired(group string) kafka.ConfigMap {
+	return aggregator.ConsumerRequired(group, "tickcompact-bench", "earliest")
 }
 
-// aggregatorProducerRequired are the aggregator's fixed producer settings
-// that affect writing (aggregator/service.go newClients), minus
-// transactional.id and client.id, which are per instance.
-var aggregatorProducerRequired = kafka.ConfigMap{
-	"enable.idempotence":     true,
-	"partitioner":            "murmur2_random",
-	"go.delivery.reports":    false,
-	"transaction.timeout.ms": 10000, // kafka.transaction_timeout's default
-}
+// aggregatorTransactionTimeout is kafka.transaction_timeout's default.
+var aggregatorTransactionTimeout = aggregator.Defaults()["kafka.transaction_timeout"].(time.Duration)
 
 // aggregatorLikeProducer returns a transactional producer with the
 // aggregator's producer settings, its transactions initialized.
 func (c *Cluster) aggregatorLikeProducer(ctx context.Context, transactionalID string) (*kafka.Producer, error) {
-	cm, err := kafkaclient.ConfigMap(c.Brokers, aggregator.ProducerTuning(), nil, aggregatorProducerRequired)
+	cm, err := kafkaclient.ConfigMap(c.Brokers, aggregator.ProducerTuning(), nil, aggregator.ProducerRequired(transactionalID, aggregatorTransactionTimeout))
 	if err != nil {
 		return nil, err
 	}
-	cm.SetKey("transactional.id", transactionalID)
 	cm.SetKey("log_level", 3)
 	producer, err := kafka.NewProducer(cm)
 	if err != nil {
@@ -165,8 +151,11 @@ func (c *Cluster) aggregatorLikeProducer(ctx context.Context, transactionalID st
 // both sides of the backlog comparison use.
 func AggregatorConsumerSettings() string {
 	var parts []string
-	for _, m := range []kafka.ConfigMap{aggregatorConsumerTuning, aggregatorConsumerRequired} {
+	for _, m := range []kafka.ConfigMap{aggregatorConsumerTuning, aggregatorConsumerRequired("")} {
 		for _, k := range sortedKeys(m) {
+			if k == "group.id" || k == "client.id" {
+				continue // per run and per client
+			}
 			parts = append(parts, fmt.Sprintf("%s=%v", k, m[k]))
 		}
 	}
@@ -176,11 +165,10 @@ func AggregatorConsumerSettings() string {
 // aggregatorLikeConsumer returns a consumer in group with the aggregator's
 // consumer settings.
 func (c *Cluster) aggregatorLikeConsumer(group string) (*kafka.Consumer, error) {
-	cm, err := kafkaclient.ConfigMap(c.Brokers, aggregatorConsumerTuning, nil, aggregatorConsumerRequired)
+	cm, err := kafkaclient.ConfigMap(c.Brokers, aggregatorConsumerTuning, nil, aggregatorConsumerRequired(group))
 	if err != nil {
 		return nil, err
 	}
-	cm.SetKey("group.id", group)
 	cm.SetKey("log_level", 3)
 	return kafka.NewConsumer(cm)
 }

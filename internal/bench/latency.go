@@ -10,6 +10,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/aggregator"
+	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/tradegen"
 )
 
@@ -151,12 +153,12 @@ func (e *env) latencyAt(ctx context.Context, id string, target float64, warm, me
 // readDelays reads topic from the beginning as a read_committed consumer
 // and reports receive time minus the window-end header of each record.
 func (e *env) readDelays(ctx context.Context, topic string, report func(delaySample)) error {
-	cm := kafka.ConfigMap{"bootstrap.servers": e.cluster.Brokers, "group.id": uniqueName("reader"),
-		"isolation.level": "read_committed", "enable.auto.commit": false, "log_level": 3}
-	for k, v := range aggregatorConsumerTuning {
-		cm[k] = v
+	cm, err := kafkaclient.ConfigMap(e.cluster.Brokers, aggregatorConsumerTuning, nil, kafka.ConfigMap{
+		"group.id": uniqueName("reader"), "isolation.level": "read_committed", "enable.auto.commit": false, "log_level": 3})
+	if err != nil {
+		return err
 	}
-	consumer, err := kafka.NewConsumer(&cm)
+	consumer, err := kafka.NewConsumer(cm)
 	if err != nil {
 		return err
 	}
@@ -169,12 +171,12 @@ func (e *env) readDelays(ctx context.Context, topic string, report func(delaySam
 		case *kafka.Message:
 			now := time.Now()
 			for _, hd := range ev.Headers {
-				if hd.Key != "window-end" {
+				if hd.Key != aggregator.HeaderWindowEnd {
 					continue
 				}
 				end, err := strconv.ParseInt(string(hd.Value), 10, 64)
 				if err != nil {
-					return fmt.Errorf("window-end header %q: %w", hd.Value, err)
+					return fmt.Errorf("%s header %q: %w", aggregator.HeaderWindowEnd, hd.Value, err)
 				}
 				report(delaySample{received: now, delay: now.Sub(time.UnixMilli(end)).Seconds()})
 			}
