@@ -46,7 +46,7 @@ func newMetrics() *metrics {
 			Help: "Kafka transactions by result (committed or aborted)."}, []string{"result"}),
 		emissionDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "emission_delay_seconds",
 			Help:    "Transaction commit time minus window end, per closed window and partition.",
-			Buckets: []float64{.005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 1.5, 2, 3, 5, 10, 30}}),
+			Buckets: emissionDelayBuckets}),
 		openISINs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "open_isins",
 			Help: "(ISIN, window) entries held in open windows."}),
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions",
@@ -68,3 +68,11 @@ func newMetrics() *metrics {
 	}
 	return m
 }
+
+// emissionDelayBuckets step by 10 ms from 50 to 100 ms, where live windows
+// close and where an operator's target is likely to be: a quantile is
+// interpolated within its bucket, and the 25 ms buckets there before put the
+// estimate up to 25 ms off (make bench, row 3: histogram p99 97.5 ms, while a
+// reader of the output, which sees each record after its commit, measured an
+// exact p99 of 83.1 ms).
+var emissionDelayBuckets = []float64{.005, .01, .025, .05, .06, .07, .08, .09, .1, .125, .15, .2, .25, .5, 1, 1.5, 2, 3, 5, 10, 30}
