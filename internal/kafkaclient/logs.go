@@ -44,7 +44,16 @@ func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.L
 			case ev.Level <= 6:
 				level = slog.LevelInfo
 			}
-			logger.Log(ctx, level, ev.Message, "component", "librdkafka", "client", client, "facility", ev.Tag)
+			if !logger.Enabled(ctx, level) {
+				continue
+			}
+			// The line carries the time the event left librdkafka's log
+			// queue, not the time this goroutine got to it: it can be
+			// milliseconds behind, which matters when lines from both are
+			// read as one timeline (a transaction's steps, a rebalance).
+			r := slog.NewRecord(ev.Timestamp, level, ev.Message, 0)
+			r.AddAttrs(slog.String("component", "librdkafka"), slog.String("client", client), slog.String("facility", ev.Tag))
+			_ = logger.Handler().Handle(ctx, r)
 		}
 	}
 }

@@ -1,0 +1,51 @@
+package kafkaclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+func TestForwardLogsKeepsTheEventsTimeAndLevel(t *testing.T) {
+	var out bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logs := make(chan kafka.LogEvent, 3)
+	at := time.Date(2026, 11, 26, 1, 2, 3, 456_000_000, time.UTC)
+	logs <- kafka.LogEvent{Tag: "FAIL", Message: "broker down", Level: 3, Timestamp: at}
+	logs <- kafka.LogEvent{Tag: "EOS", Message: "debug line", Level: 7, Timestamp: at}
+	logs <- kafka.LogEvent{Tag: "CONFWARN", Message: "a warning", Level: 4, Timestamp: at.Add(time.Millisecond)}
+	close(logs)
+	var watched int
+	ForwardLogs(context.Background(), logs, logger, "test-consumer", func(kafka.LogEvent) { watched++ })
+
+	if watched != 3 {
+		t.Errorf("watchers saw %d events, want all 3 (also those below the log level)", watched)
+	}
+	var lines []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("%s: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2 (the debug one is below the level): %s", len(lines), out.String())
+	}
+	want := []struct{ time, level, msg, facility string }{
+		{"2026-11-26T01:02:03.456Z", "ERROR", "broker down", "FAIL"},
+		{"2026-11-26T01:02:03.457Z", "WARN", "a warning", "CONFWARN"},
+	}
+	for i, w := range want {
+		got := lines[i]
+		if got["time"] != w.time || got["level"] != w.level || got["msg"] != w.msg || got["facility"] != w.facility ||
+			got["client"] != "test-consumer" || got["component"] != "librdkafka" {
+			t.Errorf("line %d = %v, want time %s level %s msg %q facility %s client test-consumer", i, got, w.time, w.level, w.msg, w.facility)
+		}
+	}
+}
