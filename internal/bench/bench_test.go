@@ -12,7 +12,9 @@ import (
 	"tickcompact/internal/tradegen"
 )
 
-// buckets are the emission-delay histogram's bounds (aggregator/metrics.go).
+// delayBounds are bucket bounds for the histogram tests: the aggregator's
+// emission-delay bounds before they gained 10 ms steps (aggregator/metrics.go).
+// The quantile arithmetic does not depend on which bounds a scrape has.
 var delayBounds = []float64{.005, .01, .025, .05, .075, .1, .15, .25, .5, 1, 1.5, 2, 3, 5, 10, 30}
 
 // histogramOf builds a scraped-style histogram from observations.

@@ -120,9 +120,10 @@ func uniqueName(what string) string {
 var aggregatorConsumerTuning = aggregator.ConsumerTuning()
 
 // aggregatorConsumerRequired are the aggregator's fixed consumer settings for
-// a consumer in group, reading from the earliest offset.
+// a consumer in group, reading from the earliest offset. Its client.id is
+// the group's name, as the aggregator's is its transactional.id: one per run.
 func aggregatorConsumerRequired(group string) kafka.ConfigMap {
-	return aggregator.ConsumerRequired(group, "tickcompact-bench", "earliest")
+	return aggregator.ConsumerRequired(group, group, "earliest")
 }
 
 // aggregatorTransactionTimeout is kafka.transaction_timeout's default.
@@ -154,7 +155,7 @@ func AggregatorConsumerSettings() string {
 	for _, m := range []kafka.ConfigMap{aggregatorConsumerTuning, aggregatorConsumerRequired("")} {
 		for _, k := range sortedKeys(m) {
 			if k == "group.id" || k == "client.id" {
-				continue // per run and per client
+				continue // per run
 			}
 			parts = append(parts, fmt.Sprintf("%s=%v", k, m[k]))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
@@ -51,7 +52,11 @@ func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.L
 			// queue, not the time this goroutine got to it: it can be
 			// milliseconds behind, which matters when lines from both are
 			// read as one timeline (a transaction's steps, a rebalance).
-			r := slog.NewRecord(ev.Timestamp, level, ev.Message, 0)
+			at := ev.Timestamp
+			if at.IsZero() {
+				at = time.Now() // not from confluent-kafka-go, which always stamps it
+			}
+			r := slog.NewRecord(at, level, ev.Message, 0)
 			r.AddAttrs(slog.String("component", "librdkafka"), slog.String("client", client), slog.String("facility", ev.Tag))
 			_ = logger.Handler().Handle(ctx, r)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/logging"
 )
 
 func TestForwardLogsKeepsTheEventsTimeAndLevel(t *testing.T) {
@@ -47,5 +49,29 @@ func TestForwardLogsKeepsTheEventsTimeAndLevel(t *testing.T) {
 			got["client"] != "test-consumer" || got["component"] != "librdkafka" {
 			t.Errorf("line %d = %v, want time %s level %s msg %q facility %s client test-consumer", i, got, w.time, w.level, w.msg, w.facility)
 		}
+	}
+}
+
+func TestForwardLogsGoesThroughTheServiceLogger(t *testing.T) {
+	var out bytes.Buffer
+	logger, err := logging.New(&out, "info", "json", []string{"s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger = logger.With("service", "aggregator")
+	logs := make(chan kafka.LogEvent, 1)
+	logs <- kafka.LogEvent{Tag: "SASL", Message: "SASL authentication error: password s3cret refused", Level: 3, Timestamp: time.Now()}
+	close(logs)
+	ForwardLogs(context.Background(), logs, logger, "window-consumer")
+
+	var line map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &line); err != nil {
+		t.Fatalf("%s: %v", out.String(), err)
+	}
+	if line["service"] != "aggregator" {
+		t.Errorf("the logger's own attributes are lost: %v", line)
+	}
+	if msg, _ := line["msg"].(string); msg != "SASL authentication error: password [REDACTED] refused" {
+		t.Errorf("msg = %q: the secret was not redacted", msg)
 	}
 }
