@@ -288,3 +288,66 @@ func BenchmarkWriteBatch(b *testing.B) {
 		}
 	}
 }
+
+// TestWriterWritesNothingWhenAKeyHasTheWrongType: Redis keeps a script's
+// writes when a later command fails, so a key of the wrong type must fail the
+// update before anything is written; else the retry finds it stored, counts
+// it stale, and its offset is committed with the rest never done.
+func TestWriterWritesNothingWhenAKeyHasTheWrongType(t *testing.T) {
+	r := testkit.StartRedis(t)
+	c := r.Client()
+	ctx := testContext(t)
+	for _, tc := range []struct{ name, wrongKey string }{
+		{"stream", "trades:stream"},
+		{"snapshot", "trades:latest"},
+		{"window ends", "trades:latest:window-end"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.FlushAll(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			w, cfg := newTestWriter(t, r, func(c *RedisConfig) { c.StreamKey = "trades:stream" })
+			if err := c.Set(ctx, tc.wrongKey, "not what the sink expects", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+			ps := subscribe(t, c, "*")
+			for attempt := 1; attempt <= 2; attempt++ {
+				written, stale, err := w.WriteBatch(ctx, []Update{{"KR7005930003", 2000, []byte("v1")}})
+				if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+					t.Fatalf("attempt %d: written %d, stale %d, err %v; want a WRONGTYPE error", attempt, written, stale, err)
+				}
+			}
+			for _, key := range []string{cfg.SnapshotKey, cfg.SnapshotKey + ":window-end", cfg.StreamKey} {
+				if key == tc.wrongKey {
+					continue
+				}
+				if n := c.Exists(ctx, key).Val(); n != 0 {
+					t.Errorf("%s was written although %s has the wrong type", key, tc.wrongKey)
+				}
+			}
+			if msg, err := ps.ReceiveTimeout(ctx, 200*time.Millisecond); err == nil {
+				if m, ok := msg.(*redis.Message); ok {
+					t.Errorf("published %q although %s has the wrong type", m.Payload, tc.wrongKey)
+				}
+			}
+		})
+	}
+}
+
+// TestWriterOverwritesANonNumericWindowEnd: a stored window end that is not
+// a number must not stop the sink on that ISIN for ever.
+func TestWriterOverwritesANonNumericWindowEnd(t *testing.T) {
+	r := testkit.StartRedis(t)
+	w, cfg := newTestWriter(t, r, nil)
+	c := r.Client()
+	ctx := testContext(t)
+	if err := c.HSet(ctx, cfg.SnapshotKey+":window-end", "KR7005930003", "garbage").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if written, _ := write(t, w, Update{"KR7005930003", 2000, []byte("v1")}); written != 1 {
+		t.Fatalf("written = %d, want 1", written)
+	}
+	if got := c.HGet(ctx, cfg.SnapshotKey+":window-end", "KR7005930003").Val(); got != "2000" {
+		t.Fatalf("window end = %q, want 2000", got)
+	}
+}

@@ -12,15 +12,23 @@
 --
 -- Returns 1 when the update was applied, 0 when it was stale (its window end
 -- is not newer than the stored one), which makes redelivery a no-op.
-local stored = redis.call('HGET', KEYS[2], ARGV[1])
-if stored and tonumber(stored) >= tonumber(ARGV[2]) then
+--
+-- Redis does not undo a script's writes when a later command in it fails, so
+-- every command that can fail on a key of the wrong type runs before the
+-- first write: otherwise a retry would find the update stored, call it stale
+-- and let its offset be committed, with the rest of it never done.
+local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
+-- A stored window end that is not a number (written by something else) is
+-- overwritten rather than stopping the sink on this ISIN for ever.
+if stored and stored >= tonumber(ARGV[2]) then
   return 0
+end
+if KEYS[3] then
+  redis.call('HEXISTS', KEYS[1], ARGV[1]) -- fails if KEYS[1] is not a hash
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
+    'isin', ARGV[1], 'window_end', ARGV[2], 'value', ARGV[3])
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PUBLISH', ARGV[4], ARGV[3])
-if KEYS[3] then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
-    'isin', ARGV[1], 'window_end', ARGV[2], 'value', ARGV[3])
-end
 return 1
