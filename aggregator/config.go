@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tickcompact/internal/configload"
+	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
 )
 
@@ -194,10 +195,8 @@ func (c Config) Validate() error {
 	case c.HTTP.Addr == "":
 		return invalid("http.addr", "must not be empty")
 	}
-	for _, k := range []string{"bootstrap.servers", "transactional.id", "isolation.level", "enable.auto.commit", "group.id"} {
-		if _, ok := c.Kafka.Properties[k]; ok {
-			return invalid("kafka.properties", "%s is set by the aggregator itself and may not be overridden", k)
-		}
+	if err := kafkaclient.CheckReserved(serviceName, c.Kafka.Properties, ConsumerRequired("", "", ""), ProducerRequired("", 0)); err != nil {
+		return err
 	}
 	if err := c.Log.Validate(); err != nil {
 		return err

@@ -79,6 +79,10 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{[]string{"--output.replication=0"}, "output.replication"},
 		{[]string{"--kafka.brokers="}, "kafka.brokers"},
 		{[]string{"--kafka.properties=isolation.level=read_uncommitted"}, "kafka.properties"},
+		{[]string{"--kafka.properties=client.id=mine"}, "kafka.properties"},
+		{[]string{"--kafka.properties=partitioner=consistent"}, "kafka.properties"},
+		{[]string{"--kafka.properties=enable.partition.eof=false"}, "kafka.properties"},
+		{[]string{"--kafka.properties=transaction.timeout.ms=60000"}, "kafka.properties"},
 		{[]string{"--log.level=loud"}, "log.level"},
 		{[]string{"--output.commit_interval=20s"}, "output.commit_interval"},
 	}

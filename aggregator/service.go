@@ -97,7 +97,7 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(cm), s.logger, "admin", s.ready.watchLogs)
 	producer, err := kafka.NewProducer(cm)
 	if err != nil {
-		return fmt.Errorf("aggregator: creating admin client: %w", err)
+		return fmt.Errorf("aggregator: creating admin client: %w", kafkaclient.CreationError(err))
 	}
 	defer producer.Close()
 	go s.watchClientErrors(producer.Events(), "admin")
@@ -286,13 +286,13 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
 		slot.Release()
-		return nil, nil, nil, fmt.Errorf("aggregator: creating consumer: %w", err)
+		return nil, nil, nil, fmt.Errorf("aggregator: creating consumer: %w", kafkaclient.CreationError(err))
 	}
 	producer, err := kafka.NewProducer(pcm)
 	if err != nil {
 		consumer.Close()
 		slot.Release()
-		return nil, nil, nil, fmt.Errorf("aggregator: creating producer: %w", err)
+		return nil, nil, nil, fmt.Errorf("aggregator: creating producer: %w", kafkaclient.CreationError(err))
 	}
 	go s.watchClientErrors(producer.Events(), client+"-producer")
 	s.logger.Info("kafka clients created", "stage", client, "group", group, "transactional_id", txnID)

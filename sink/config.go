@@ -139,10 +139,6 @@ func LoadConfig(args, environ []string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// requiredConsumerProperties are set by the sink itself; correctness depends
-// on them, so kafka.properties may not name them.
-var requiredConsumerProperties = []string{"bootstrap.servers", "group.id", "isolation.level", "enable.auto.commit", "enable.auto.offset.store", "partition.assignment.strategy"}
-
 // Validate checks the configuration without any I/O; each error names its key.
 func (c Config) Validate() error {
 	invalid := configload.Invalid
@@ -158,10 +154,8 @@ func (c Config) Validate() error {
 	case c.HTTP.Addr == "":
 		return invalid("http.addr", "must not be empty")
 	}
-	for _, k := range requiredConsumerProperties {
-		if _, ok := c.Kafka.Properties[k]; ok {
-			return invalid("kafka.properties", "%s is set by the sink itself and may not be overridden", k)
-		}
+	if err := kafkaclient.CheckReserved(serviceName, c.Kafka.Properties, consumerRequired("", "")); err != nil {
+		return err
 	}
 	if err := c.Redis.validate(); err != nil {
 		return err

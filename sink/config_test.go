@@ -70,6 +70,8 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"bad start", func(c *Config) { c.Input.Start = "beginning" }, "input.start", "earliest or latest"},
 		{"overridden isolation", func(c *Config) { c.Kafka.Properties = map[string]string{"isolation.level": "read_uncommitted"} }, "kafka.properties", "isolation.level"},
 		{"overridden auto commit", func(c *Config) { c.Kafka.Properties = map[string]string{"enable.auto.commit": "true"} }, "kafka.properties", "enable.auto.commit"},
+		{"overridden client id", func(c *Config) { c.Kafka.Properties = map[string]string{"client.id": "mine"} }, "kafka.properties", "client.id"},
+		{"offset reset through properties", func(c *Config) { c.Kafka.Properties = map[string]string{"auto.offset.reset": "latest"} }, "kafka.properties", "use input.start"},
 		{"no redis addr", func(c *Config) { c.Redis.Addr = " , " }, "redis.addr", ""},
 		{"addr without port", func(c *Config) { c.Redis.Addr = "redis.local" }, "redis.addr", "host:port"},
 		{"negative db", func(c *Config) { c.Redis.DB = -1 }, "redis.db", ""},

@@ -94,6 +94,24 @@ var consumerTuning = kafka.ConfigMap{
 	"reconnect.backoff.max.ms": 1000,
 }
 
+// consumerRequired are the consumer settings the sink's correctness rests
+// on, which kafka.properties may not name (Config.Validate).
+func consumerRequired(group, start string) kafka.ConfigMap {
+	return kafka.ConfigMap{
+		"group.id":        group,
+		"client.id":       "tickcompact-sink",
+		"isolation.level": "read_committed",
+		// Offsets are stored only after Redis acknowledged their batch, and
+		// librdkafka commits stored offsets in the background, on revocation
+		// and on close: a synchronous commit per batch cost ~7 ms each and
+		// capped the sink at a quarter of Redis's rate (make bench, row 4).
+		"enable.auto.commit":            true,
+		"enable.auto.offset.store":      false,
+		"partition.assignment.strategy": "cooperative-sticky",
+		"auto.offset.reset":             start,
+	}
+}
+
 func (s *Service) consume(ctx context.Context) error {
 	client := redis.NewUniversalClient(s.redisOpts)
 	defer client.Close()
@@ -109,26 +127,14 @@ func (s *Service) consume(ctx context.Context) error {
 	}
 	writer := newWriter()
 
-	ccm, err := kafkaclient.ConfigMap(s.cfg.Kafka.Brokers, consumerTuning, s.cfg.Kafka.Properties, kafka.ConfigMap{
-		"group.id":        s.cfg.Input.Group,
-		"client.id":       "tickcompact-sink",
-		"isolation.level": "read_committed",
-		// Offsets are stored only after Redis acknowledged their batch, and
-		// librdkafka commits stored offsets in the background, on revocation
-		// and on close: a synchronous commit per batch cost ~7 ms each and
-		// capped the sink at a quarter of Redis's rate (make bench, row 4).
-		"enable.auto.commit":            true,
-		"enable.auto.offset.store":      false,
-		"partition.assignment.strategy": "cooperative-sticky",
-		"auto.offset.reset":             s.cfg.Input.Start,
-	})
+	ccm, err := kafkaclient.ConfigMap(s.cfg.Kafka.Brokers, consumerTuning, s.cfg.Kafka.Properties, consumerRequired(s.cfg.Input.Group, s.cfg.Input.Start))
 	if err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
 	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer", s.ready.watchLogs)
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
-		return fmt.Errorf("sink: creating consumer: %w", err)
+		return fmt.Errorf("sink: creating consumer: %w", kafkaclient.CreationError(err))
 	}
 	loop := newConsumerLoop(s.cfg, s.logger, s.metrics, s.ready, consumer, writer, func() redisApplier { return newWriter() })
 	loop.healthInterval = s.healthInterval

@@ -50,6 +50,9 @@ func run() int {
 	logger.Info("sink starting", "config", cfg.String(), "http", svc.HTTPAddr())
 	if err := svc.Run(ctx); err != nil {
 		logger.Error("sink stopped", "err", err)
+		if errors.Is(err, configload.ErrInvalid) {
+			return 2 // librdkafka refused kafka.properties, before connecting
+		}
 		return 1
 	}
 	logger.Info("sink stopped cleanly")

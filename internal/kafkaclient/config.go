@@ -4,11 +4,15 @@
 package kafkaclient
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/configload"
 )
 
 // ConfigMap returns a librdkafka configuration: bootstrap.servers from brokers,
@@ -35,6 +39,54 @@ func ConfigMap(brokers string, tuning kafka.ConfigMap, properties map[string]str
 		cm[k] = v
 	}
 	return &cm, nil
+}
+
+// CheckReserved returns a configuration error for kafka.properties when it
+// names a property the service sets on its clients itself: bootstrap.servers
+// or a key of one of required. Validate calls it, so the service stops with
+// the key named before anything connects.
+func CheckReserved(service string, properties map[string]string, required ...kafka.ConfigMap) error {
+	keys := []string{"bootstrap.servers"}
+	for _, m := range required {
+		for k := range m {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if _, ok := properties[k]; !ok {
+			continue
+		}
+		hint := ""
+		if key, ok := reservedPropertyKeys[k]; ok {
+			hint = " (use " + key + ")"
+		}
+		return configload.Invalid("kafka.properties", "%s is set by the %s itself and may not be overridden%s", k, service, hint)
+	}
+	return nil
+}
+
+// reservedPropertyKeys name the configuration key that sets a reserved
+// librdkafka property, where there is one.
+var reservedPropertyKeys = map[string]string{
+	"bootstrap.servers":      "kafka.brokers",
+	"group.id":               "input.group",
+	"auto.offset.reset":      "input.start",
+	"transactional.id":       "kafka.transactional_id",
+	"transaction.timeout.ms": "kafka.transaction_timeout",
+}
+
+// CreationError turns an error from creating a client (kafka.NewProducer,
+// kafka.NewConsumer) into a configuration error naming kafka.properties, so
+// that the service exits with the configuration's exit code. librdkafka
+// refuses a client only for its configuration (an unknown property, a bad
+// value, an unsupported SASL mechanism), and before connecting anywhere.
+func CreationError(err error) error {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrInvalidArg {
+		return configload.Invalid("kafka.properties", "%v", err)
+	}
+	return err
 }
 
 // Secrets returns the values of properties that hold credentials, for log redaction.

@@ -1,10 +1,13 @@
 package kafkaclient
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/configload"
 )
 
 func TestConfigMapLayers(t *testing.T) {
@@ -55,5 +58,41 @@ func TestAuthenticationFailed(t *testing.T) {
 	}
 	if AuthenticationFailed(kafka.LogEvent{Level: 3, Message: "Connect to ipv4#127.0.0.1:9092 failed: Connection refused"}) {
 		t.Error("a refused connection was taken for an authentication failure")
+	}
+}
+
+func TestCreationErrorIsAConfigurationError(t *testing.T) {
+	// No bootstrap.servers: librdkafka refuses the property before any
+	// connection could be tried.
+	_, err := kafka.NewProducer(&kafka.ConfigMap{"no.such.property": "1"})
+	if err == nil {
+		t.Fatal("librdkafka accepted an unknown property")
+	}
+	err = CreationError(err)
+	var cerr *configload.Error
+	if !errors.As(err, &cerr) || cerr.Key != "kafka.properties" || !strings.Contains(err.Error(), "no.such.property") {
+		t.Fatalf("err = %v, want a configuration error naming kafka.properties and the property", err)
+	}
+	other := errors.New("connection refused")
+	if CreationError(other) != other {
+		t.Error("an error that is not librdkafka's invalid-argument was changed")
+	}
+}
+
+func TestCheckReservedNamesTheProperty(t *testing.T) {
+	required := kafka.ConfigMap{"group.id": "g", "isolation.level": "read_committed"}
+	if err := CheckReserved("svc", map[string]string{"session.timeout.ms": "6000"}, required); err != nil {
+		t.Fatalf("a free property refused: %v", err)
+	}
+	for prop, want := range map[string]string{
+		"group.id":          "group.id is set by the svc itself and may not be overridden (use input.group)",
+		"isolation.level":   "isolation.level is set by the svc itself",
+		"bootstrap.servers": "(use kafka.brokers)",
+	} {
+		err := CheckReserved("svc", map[string]string{prop: "x"}, required)
+		var cerr *configload.Error
+		if !errors.As(err, &cerr) || cerr.Key != "kafka.properties" || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want a kafka.properties error containing %q", prop, err, want)
+		}
 	}
 }
