@@ -169,8 +169,11 @@ func (r RedisConfig) validate() error {
 	if len(addrs) == 0 {
 		return invalid("redis.addr", "must not be empty")
 	}
-	for _, a := range addrs {
+	for i, a := range addrs {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			if strings.Contains(a, "@") { // a URL with credentials, which must not reach stderr
+				return invalid("redis.addr", "entry %d is not host:port but looks like a URL with credentials: give host:port and set redis.username and redis.password", i+1)
+			}
 			return invalid("redis.addr", "%q is not host:port", a)
 		}
 	}

@@ -74,6 +74,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"offset reset through properties", func(c *Config) { c.Kafka.Properties = map[string]string{"auto.offset.reset": "latest"} }, "kafka.properties", "use input.start"},
 		{"no redis addr", func(c *Config) { c.Redis.Addr = " , " }, "redis.addr", ""},
 		{"addr without port", func(c *Config) { c.Redis.Addr = "redis.local" }, "redis.addr", "host:port"},
+		{"addr as a URL with credentials", func(c *Config) { c.Redis.Addr = "redis://u:hunter2@h" }, "redis.addr", "redis.password"},
 		{"negative db", func(c *Config) { c.Redis.DB = -1 }, "redis.db", ""},
 		{"no channel", func(c *Config) { c.Redis.Channel = "" }, "redis.channel", ""},
 		{"no snapshot key", func(c *Config) { c.Redis.SnapshotKey = "" }, "redis.snapshot_key", ""},
@@ -243,5 +244,20 @@ func TestBinaryExitsTwoOnBadConfig(t *testing.T) {
 				t.Fatalf("stderr reveals the password: %s", stderr.String())
 			}
 		})
+	}
+}
+
+func TestValidateDoesNotEchoCredentialsInRedisAddr(t *testing.T) {
+	var cfg Config
+	if err := loadDefaults(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Redis.Addr = "redis://alice:hunter2@redis.local:6379"
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("a URL in redis.addr was accepted")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("the error shows the password: %v", err)
 	}
 }

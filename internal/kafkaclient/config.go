@@ -104,7 +104,7 @@ func Secrets(properties map[string]string) []string {
 // IsSecretProperty reports whether a librdkafka property name holds a credential.
 func IsSecretProperty(name string) bool {
 	n := strings.ToLower(name)
-	for _, word := range []string{"password", "secret", "sasl.jaas.config", "ssl.key.pem", "token"} {
+	for _, word := range []string{"password", "passphrase", "secret", "sasl.jaas.config", "ssl.key.pem", "private.key", "token"} {
 		if strings.Contains(n, word) {
 			return true
 		}

@@ -42,8 +42,9 @@ func TestConfigMapRejectsConflicts(t *testing.T) {
 }
 
 func TestSecrets(t *testing.T) {
-	got := Secrets(map[string]string{"sasl.password": "p1", "ssl.key.password": "p2", "sasl.username": "user", "sasl.oauthbearer.client.secret": "s"})
-	if strings.Join(got, ",") != "p1,p2,s" {
+	got := Secrets(map[string]string{"sasl.password": "p1", "ssl.key.password": "p2", "sasl.username": "user", "sasl.oauthbearer.client.secret": "s",
+		"sasl.oauthbearer.assertion.private.key.passphrase": "p3", "sasl.oauthbearer.assertion.private.key.pem": "p4"})
+	if strings.Join(got, ",") != "p1,p2,p3,p4,s" {
 		t.Fatalf("Secrets = %v", got)
 	}
 }
