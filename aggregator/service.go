@@ -94,7 +94,10 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	}
 	// An admin client made from a producer shares its log channel, so
 	// librdkafka's messages (an authentication failure, say) reach slog.
-	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(cm), s.logger, "admin", s.ready.watchLogs)
+	// Forwarding ends after the client is closed (defers run last first).
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLogs()
+	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(cm), s.logger, "admin", s.ready.watchLogs)
 	producer, err := kafka.NewProducer(cm)
 	if err != nil {
 		return fmt.Errorf("aggregator: creating admin client: %w", kafkaclient.CreationError(err))
@@ -281,23 +284,30 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 		slot.Release()
 		return nil, nil, nil, err
 	}
-	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer", s.ready.watchLogs)
-	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer", s.ready.watchLogs)
+	// The clients' logs are forwarded until cleanup, after both are closed:
+	// their last commit and leaving the group come after ctx is done.
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer", s.ready.watchLogs)
+	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer", s.ready.watchLogs)
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
+		stopLogs()
 		slot.Release()
 		return nil, nil, nil, fmt.Errorf("aggregator: creating consumer: %w", kafkaclient.CreationError(err))
 	}
 	producer, err := kafka.NewProducer(pcm)
 	if err != nil {
 		consumer.Close()
+		stopLogs()
 		slot.Release()
 		return nil, nil, nil, fmt.Errorf("aggregator: creating producer: %w", kafkaclient.CreationError(err))
 	}
 	go s.watchClientErrors(producer.Events(), client+"-producer")
 	s.logger.Info("kafka clients created", "stage", client, "group", group, "transactional_id", txnID)
+	// The stage closes the consumer when it stops, before cleanup.
 	cleanup := func() {
 		producer.Close()
+		stopLogs()
 		slot.Release()
 	}
 	return consumer, &transactor{producer: producer, consumer: consumer, logger: s.logger.With("stage", client), metrics: s.metrics,

@@ -131,7 +131,11 @@ func (s *Service) consume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}
-	go kafkaclient.ForwardLogs(ctx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer", s.ready.watchLogs)
+	// Forwarding ends when consume returns, after the loop closed the
+	// consumer: its last commit and leaving the group come after ctx is done.
+	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLogs()
+	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer", s.ready.watchLogs)
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
 		return fmt.Errorf("sink: creating consumer: %w", kafkaclient.CreationError(err))

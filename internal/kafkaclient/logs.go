@@ -22,43 +22,60 @@ func EnableLogs(cm *kafka.ConfigMap) chan kafka.LogEvent {
 type LogWatcher func(kafka.LogEvent)
 
 // ForwardLogs writes librdkafka's log events to logger, one line each, until
-// ctx is done or logs is closed, showing each to the watchers first.
-// librdkafka levels follow syslog: 0-3 are errors, 4 warnings, 5-6 info, 7 debug.
+// logs is closed or ctx is done, showing each to the watchers first. When ctx
+// is done it still writes the events already waiting, so the caller should
+// end ctx after closing the client: a client logs the most about its last
+// commit and leaving the group, which happen after the service was told to
+// stop. librdkafka levels follow syslog: 0-3 are errors, 4 warnings, 5-6
+// info, 7 debug.
 func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logger, client string, watchers ...LogWatcher) {
+	forward := func(ev kafka.LogEvent) {
+		for _, w := range watchers {
+			w(ev)
+		}
+		level := slog.LevelDebug
+		switch {
+		case ev.Level <= 3:
+			level = slog.LevelError
+		case ev.Level == 4:
+			level = slog.LevelWarn
+		case ev.Level <= 6:
+			level = slog.LevelInfo
+		}
+		if !logger.Enabled(ctx, level) {
+			return
+		}
+		// The line carries the time the event left librdkafka's log queue,
+		// not the time this goroutine got to it: it can be milliseconds
+		// behind, which matters when lines from both are read as one
+		// timeline (a transaction's steps, a rebalance).
+		at := ev.Timestamp
+		if at.IsZero() {
+			at = time.Now() // not from confluent-kafka-go, which always stamps it
+		}
+		r := slog.NewRecord(at, level, ev.Message, 0)
+		r.AddAttrs(slog.String("component", "librdkafka"), slog.String("client", client), slog.String("facility", ev.Tag))
+		_ = logger.Handler().Handle(ctx, r)
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			for {
+				select {
+				case ev, ok := <-logs:
+					if !ok {
+						return
+					}
+					forward(ev)
+				default:
+					return
+				}
+			}
 		case ev, ok := <-logs:
 			if !ok {
 				return
 			}
-			for _, w := range watchers {
-				w(ev)
-			}
-			level := slog.LevelDebug
-			switch {
-			case ev.Level <= 3:
-				level = slog.LevelError
-			case ev.Level == 4:
-				level = slog.LevelWarn
-			case ev.Level <= 6:
-				level = slog.LevelInfo
-			}
-			if !logger.Enabled(ctx, level) {
-				continue
-			}
-			// The line carries the time the event left librdkafka's log
-			// queue, not the time this goroutine got to it: it can be
-			// milliseconds behind, which matters when lines from both are
-			// read as one timeline (a transaction's steps, a rebalance).
-			at := ev.Timestamp
-			if at.IsZero() {
-				at = time.Now() // not from confluent-kafka-go, which always stamps it
-			}
-			r := slog.NewRecord(at, level, ev.Message, 0)
-			r.AddAttrs(slog.String("component", "librdkafka"), slog.String("client", client), slog.String("facility", ev.Tag))
-			_ = logger.Handler().Handle(ctx, r)
+			forward(ev)
 		}
 	}
 }

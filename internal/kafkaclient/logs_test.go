@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,27 @@ func TestForwardLogsGoesThroughTheServiceLogger(t *testing.T) {
 	}
 	if msg, _ := line["msg"].(string); msg != "SASL authentication error: password [REDACTED] refused" {
 		t.Errorf("msg = %q: the secret was not redacted", msg)
+	}
+}
+
+// TestForwardLogsWritesWhatIsWaitingWhenStopped: the caller ends ctx after
+// closing the client, and what the client logged up to then must not be lost.
+func TestForwardLogsWritesWhatIsWaitingWhenStopped(t *testing.T) {
+	var out bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&out, nil))
+	logs := make(chan kafka.LogEvent, 2) // left open, as confluent-kafka-go leaves it
+	logs <- kafka.LogEvent{Tag: "COMMIT", Message: "last commit", Level: 6, Timestamp: time.Now()}
+	logs <- kafka.LogEvent{Tag: "CGRPOP", Message: "left the group", Level: 6, Timestamp: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan struct{})
+	go func() { ForwardLogs(ctx, logs, logger, "c"); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ForwardLogs did not return after ctx was done and the channel empty")
+	}
+	if got := strings.Count(out.String(), "\n"); got != 2 || !strings.Contains(out.String(), "left the group") {
+		t.Fatalf("%d lines, want both waiting events: %s", got, out.String())
 	}
 }
