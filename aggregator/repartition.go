@@ -36,9 +36,11 @@ type repartitionStage struct {
 
 func (s *repartitionStage) run(ctx context.Context) error {
 	if err := s.txn.producer.InitTransactions(ctx); err != nil {
+		_ = s.consumer.Close() // never subscribed: nothing to commit or leave
 		return fmt.Errorf("repartition: initializing transactions: %w", err)
 	}
 	if err := s.consumer.SubscribeTopics([]string{s.rawTopic}, s.onRebalance); err != nil {
+		_ = s.consumer.Close()
 		return fmt.Errorf("repartition: subscribing to %s: %w", s.rawTopic, err)
 	}
 	err := s.loop(ctx)

@@ -65,21 +65,27 @@ func (s *Service) runPipeline(ctx context.Context) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	// Both stages are built before either runs: a stage that failed to build
+	// must not leave the other running while its clients are closed.
 	windowTopic := cfg.Input.Topic
+	var rs *repartitionStage
 	if cfg.Input.Repartition {
 		windowTopic = cfg.RepartitionTopic()
-		rs, cleanup, err := s.newRepartitionStage(ctx)
-		if err != nil {
+		var cleanup func()
+		var err error
+		if rs, cleanup, err = s.newRepartitionStage(ctx); err != nil {
 			return err
 		}
 		defer cleanup()
-		g.Go(func() error { return rs.run(ctx) })
 	}
 	ws, cleanup, err := s.newWindowStage(ctx, windowTopic)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	if rs != nil {
+		g.Go(func() error { return rs.run(ctx) })
+	}
 	g.Go(func() error { return ws.run(ctx) })
 	return g.Wait()
 }
@@ -95,9 +101,8 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	// An admin client made from a producer shares its log channel, so
 	// librdkafka's messages (an authentication failure, say) reach slog.
 	// Forwarding ends after the client is closed (defers run last first).
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	stopLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(cm), s.logger, "admin", s.ready.watchLogs)
 	defer stopLogs()
-	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(cm), s.logger, "admin", s.ready.watchLogs)
 	producer, err := kafka.NewProducer(cm)
 	if err != nil {
 		return fmt.Errorf("aggregator: creating admin client: %w", kafkaclient.CreationError(err))
@@ -285,10 +290,10 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 		return nil, nil, nil, err
 	}
 	// The clients' logs are forwarded until cleanup, after both are closed:
-	// their last commit and leaving the group come after ctx is done.
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
-	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer", s.ready.watchLogs)
-	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer", s.ready.watchLogs)
+	// the last transaction and the revocation come after ctx is done.
+	stopConsumerLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer", s.ready.watchLogs)
+	stopProducerLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer", s.ready.watchLogs)
+	stopLogs := func() { stopConsumerLogs(); stopProducerLogs() }
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
 		stopLogs()

@@ -136,11 +136,13 @@ const pollInterval = 100 * time.Millisecond
 // pending and leaves the group.
 func (s *windowStage) run(ctx context.Context) error {
 	if err := s.txn.producer.InitTransactions(ctx); err != nil {
+		_ = s.consumer.Close() // never subscribed: nothing to commit or leave
 		return fmt.Errorf("aggregator: initializing transactions: %w", err)
 	}
 	s.ready.initialized.Store(true)
 	s.poll = newPoller(s.consumer, s.onRebalance)
 	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.poll.onRebalance); err != nil {
+		_ = s.consumer.Close()
 		return fmt.Errorf("aggregator: subscribing to %s: %w", s.topic, err)
 	}
 	s.lastCommit = time.Now()

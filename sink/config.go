@@ -165,15 +165,17 @@ func (c Config) Validate() error {
 
 func (r RedisConfig) validate() error {
 	invalid := configload.Invalid
+	// A URL (redis://user:password@host/0?...) may hold credentials: it is
+	// refused without being shown, here and in the start-up log line.
+	if strings.ContainsAny(r.Addr, "@?") || strings.Contains(r.Addr, "://") {
+		return invalid("redis.addr", "looks like a URL (the value is not shown: it may hold a password): give host:port[,host:port...] and set redis.username, redis.password and redis.db")
+	}
 	addrs := r.Addrs()
 	if len(addrs) == 0 {
 		return invalid("redis.addr", "must not be empty")
 	}
-	for i, a := range addrs {
+	for _, a := range addrs {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			if strings.Contains(a, "@") { // a URL with credentials, which must not reach stderr
-				return invalid("redis.addr", "entry %d is not host:port but looks like a URL with credentials: give host:port and set redis.username and redis.password", i+1)
-			}
 			return invalid("redis.addr", "%q is not host:port", a)
 		}
 	}

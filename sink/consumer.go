@@ -108,6 +108,7 @@ func newConsumerLoop(cfg Config, logger *slog.Logger, m *metrics, ready *readine
 // writes or abandons what is pending and leaves the group.
 func (c *consumerLoop) run(ctx context.Context) error {
 	if err := c.consumer.SubscribeTopics([]string{c.topic}, c.onRebalance); err != nil {
+		_ = c.consumer.Close() // never subscribed: nothing to commit or leave
 		return fmt.Errorf("sink: subscribing to %s: %w", c.topic, err)
 	}
 	var writers errgroup.Group

@@ -341,13 +341,15 @@ func TestWriterOverwritesANonNumericWindowEnd(t *testing.T) {
 	w, cfg := newTestWriter(t, r, nil)
 	c := r.Client()
 	ctx := testContext(t)
-	if err := c.HSet(ctx, cfg.SnapshotKey+":window-end", "KR7005930003", "garbage").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if written, _ := write(t, w, Update{"KR7005930003", 2000, []byte("v1")}); written != 1 {
-		t.Fatalf("written = %d, want 1", written)
-	}
-	if got := c.HGet(ctx, cfg.SnapshotKey+":window-end", "KR7005930003").Val(); got != "2000" {
-		t.Fatalf("window end = %q, want 2000", got)
+	for _, garbage := range []string{"garbage", "inf", "1e999", "0x7fffffff"} {
+		if err := c.HSet(ctx, cfg.SnapshotKey+":window-end", "KR7005930003", garbage).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if written, _ := write(t, w, Update{"KR7005930003", 2000, []byte("v1")}); written != 1 {
+			t.Fatalf("stored %q: written = %d, want 1", garbage, written)
+		}
+		if got := c.HGet(ctx, cfg.SnapshotKey+":window-end", "KR7005930003").Val(); got != "2000" {
+			t.Fatalf("stored %q: window end = %q, want 2000", garbage, got)
+		}
 	}
 }

@@ -132,10 +132,9 @@ func (s *Service) consume(ctx context.Context) error {
 		return fmt.Errorf("sink: %w", err)
 	}
 	// Forwarding ends when consume returns, after the loop closed the
-	// consumer: its last commit and leaving the group come after ctx is done.
-	logCtx, stopLogs := context.WithCancel(context.WithoutCancel(ctx))
+	// consumer: the revocation and the last writes come after ctx is done.
+	stopLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer", s.ready.watchLogs)
 	defer stopLogs()
-	go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer", s.ready.watchLogs)
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
 		return fmt.Errorf("sink: creating consumer: %w", kafkaclient.CreationError(err))

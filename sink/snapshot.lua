@@ -17,9 +17,11 @@
 -- every command that can fail on a key of the wrong type runs before the
 -- first write: otherwise a retry would find the update stored, call it stale
 -- and let its offset be committed, with the rest of it never done.
-local stored = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
--- A stored window end that is not a number (written by something else) is
--- overwritten rather than stopping the sink on this ISIN for ever.
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+-- A stored window end that is not a whole number of milliseconds (written by
+-- something else; tonumber alone would take 'inf' or '0x1f') is overwritten
+-- rather than stopping the sink on this ISIN for ever.
+local stored = raw and string.match(raw, '^%d+$') and tonumber(raw)
 if stored and stored >= tonumber(ARGV[2]) then
   return 0
 end

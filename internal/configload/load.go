@@ -80,6 +80,13 @@ func read(spec Spec, args []string, environ []string) (*viper.Viper, error) {
 
 	flags, mapFlags := newFlagSet(spec, keys)
 	if err := flags.Parse(args); err != nil {
+		for key := range mapFlags {
+			// pflag quotes the whole value, and a map's entries hold
+			// credentials (kafka.properties: sasl.password=...).
+			if strings.Contains(err.Error(), `"--`+key+`"`) {
+				return nil, &Error{Key: key, Err: errors.New("command line: want key=value[,key=value...] (the value is not shown: it may hold a secret)")}
+			}
+		}
 		return nil, &Error{Err: fmt.Errorf("command line: %w", err)}
 	}
 	if flags.NArg() > 0 {

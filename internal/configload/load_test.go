@@ -149,6 +149,20 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 	}
 }
 
+func TestLoadBadMapFlagDoesNotShowItsValue(t *testing.T) {
+	for _, arg := range []string{"--kafka.properties=sasl.password=hun=ter2,x", `--kafka.properties=sasl.password=hu"n=ter2`} {
+		var cfg testConfig
+		err := Load(testSpec, []string{arg}, nil, &cfg)
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Key != "kafka.properties" {
+			t.Fatalf("%s: err = %v, want an invalid-config error for kafka.properties", arg, err)
+		}
+		if strings.Contains(err.Error(), "ter2") {
+			t.Fatalf("%s: the error shows the value: %v", arg, err)
+		}
+	}
+}
+
 func TestLoadUnknownFlag(t *testing.T) {
 	var cfg testConfig
 	err := Load(testSpec, []string{"--window.sise=1s"}, nil, &cfg)

@@ -43,10 +43,11 @@ func ConfigMap(brokers string, tuning kafka.ConfigMap, properties map[string]str
 
 // CheckReserved returns a configuration error for kafka.properties when it
 // names a property the service sets on its clients itself: bootstrap.servers
-// or a key of one of required. Validate calls it, so the service stops with
+// (or metadata.broker.list, librdkafka's other name for it) or a key of one
+// of required. Validate calls it, so the service stops with
 // the key named before anything connects.
 func CheckReserved(service string, properties map[string]string, required ...kafka.ConfigMap) error {
-	keys := []string{"bootstrap.servers"}
+	keys := []string{"bootstrap.servers", "metadata.broker.list"}
 	for _, m := range required {
 		for k := range m {
 			keys = append(keys, k)
@@ -70,6 +71,7 @@ func CheckReserved(service string, properties map[string]string, required ...kaf
 // librdkafka property, where there is one.
 var reservedPropertyKeys = map[string]string{
 	"bootstrap.servers":      "kafka.brokers",
+	"metadata.broker.list":   "kafka.brokers",
 	"group.id":               "input.group",
 	"auto.offset.reset":      "input.start",
 	"transactional.id":       "kafka.transactional_id",
@@ -78,12 +80,15 @@ var reservedPropertyKeys = map[string]string{
 
 // CreationError turns an error from creating a client (kafka.NewProducer,
 // kafka.NewConsumer) into a configuration error naming kafka.properties, so
-// that the service exits with the configuration's exit code. librdkafka
-// refuses a client only for its configuration (an unknown property, a bad
-// value, an unsupported SASL mechanism), and before connecting anywhere.
+// that the service exits with the configuration's exit code: librdkafka
+// refuses a client for its configuration (an unknown property, a bad value,
+// an unsupported SASL mechanism) before connecting anywhere.
+// confluent-kafka-go reports every refusal as ErrInvalidArg, also the one
+// that is not about configuration: no thread could be started (a pids
+// limit, memory), which stays a runtime failure.
 func CreationError(err error) error {
 	var kerr kafka.Error
-	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrInvalidArg {
+	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrInvalidArg && !strings.HasPrefix(kerr.Error(), "Failed to create thread") {
 		return configload.Invalid("kafka.properties", "%v", err)
 	}
 	return err

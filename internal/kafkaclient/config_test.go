@@ -86,9 +86,10 @@ func TestCheckReservedNamesTheProperty(t *testing.T) {
 		t.Fatalf("a free property refused: %v", err)
 	}
 	for prop, want := range map[string]string{
-		"group.id":          "group.id is set by the svc itself and may not be overridden (use input.group)",
-		"isolation.level":   "isolation.level is set by the svc itself",
-		"bootstrap.servers": "(use kafka.brokers)",
+		"group.id":             "group.id is set by the svc itself and may not be overridden (use input.group)",
+		"isolation.level":      "isolation.level is set by the svc itself",
+		"bootstrap.servers":    "(use kafka.brokers)",
+		"metadata.broker.list": "(use kafka.brokers)",
 	} {
 		err := CheckReserved("svc", map[string]string{prop: "x"}, required)
 		var cerr *configload.Error

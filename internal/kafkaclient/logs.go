@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -21,13 +22,32 @@ func EnableLogs(cm *kafka.ConfigMap) chan kafka.LogEvent {
 // LogWatcher sees every librdkafka log event before it is logged.
 type LogWatcher func(kafka.LogEvent)
 
+// Forward runs ForwardLogs on a goroutine of its own and returns stop, which
+// ends it and waits until it has written the events already waiting. Call
+// stop after closing the client: a service's last transaction and its
+// revocation happen after it was told to stop, and their lines are worth
+// keeping. (What librdkafka logs inside Close itself, confluent-kafka-go does
+// not deliver: it stops reading the log queue first.)
+func Forward(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logger, client string, watchers ...LogWatcher) (stop func()) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ForwardLogs(fctx, logs, logger, client, watchers...)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+}
+
 // ForwardLogs writes librdkafka's log events to logger, one line each, until
 // logs is closed or ctx is done, showing each to the watchers first. When ctx
-// is done it still writes the events already waiting, so the caller should
-// end ctx after closing the client: a client logs the most about its last
-// commit and leaving the group, which happen after the service was told to
-// stop. librdkafka levels follow syslog: 0-3 are errors, 4 warnings, 5-6
-// info, 7 debug.
+// is done it still writes the events already waiting. librdkafka levels
+// follow syslog: 0-3 are errors, 4 warnings, 5-6 info, 7 debug.
 func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logger, client string, watchers ...LogWatcher) {
 	forward := func(ev kafka.LogEvent) {
 		for _, w := range watchers {

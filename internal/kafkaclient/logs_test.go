@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -83,8 +84,8 @@ func TestForwardLogsWritesWhatIsWaitingWhenStopped(t *testing.T) {
 	var out bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&out, nil))
 	logs := make(chan kafka.LogEvent, 2) // left open, as confluent-kafka-go leaves it
-	logs <- kafka.LogEvent{Tag: "COMMIT", Message: "last commit", Level: 6, Timestamp: time.Now()}
-	logs <- kafka.LogEvent{Tag: "CGRPOP", Message: "left the group", Level: 6, Timestamp: time.Now()}
+	logs <- kafka.LogEvent{Tag: "TXN", Message: "last transaction committed", Level: 6, Timestamp: time.Now()}
+	logs <- kafka.LogEvent{Tag: "ASSIGN", Message: "partitions revoked", Level: 6, Timestamp: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan struct{})
@@ -94,7 +95,26 @@ func TestForwardLogsWritesWhatIsWaitingWhenStopped(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("ForwardLogs did not return after ctx was done and the channel empty")
 	}
-	if got := strings.Count(out.String(), "\n"); got != 2 || !strings.Contains(out.String(), "left the group") {
+	if got := strings.Count(out.String(), "\n"); got != 2 || !strings.Contains(out.String(), "partitions revoked") {
 		t.Fatalf("%d lines, want both waiting events: %s", got, out.String())
+	}
+}
+
+// TestForwardStopWaitsForWhatIsWaiting: stop returns only once the events
+// already in the channel are written, since the process may exit right after.
+func TestForwardStopWaitsForWhatIsWaiting(t *testing.T) {
+	var out bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&out, nil))
+	logs := make(chan kafka.LogEvent, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := Forward(ctx, logs, logger, "c")
+	cancel() // the service was told to stop; the client is still closing
+	for i := range 100 {
+		logs <- kafka.LogEvent{Tag: "T", Message: fmt.Sprintf("line %d", i), Level: 6, Timestamp: time.Now()}
+	}
+	stop()
+	stop() // idempotent
+	if got := strings.Count(out.String(), "\n"); got != 100 {
+		t.Fatalf("%d lines written when stop returned, want 100", got)
 	}
 }
