@@ -46,22 +46,13 @@ func Forward(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logge
 
 // ForwardLogs writes librdkafka's log events to logger, one line each, until
 // logs is closed or ctx is done, showing each to the watchers first. When ctx
-// is done it still writes the events already waiting. librdkafka levels
-// follow syslog: 0-3 are errors, 4 warnings, 5-6 info, 7 debug.
+// is done it still writes the events already waiting, at LogLevel.
 func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logger, client string, watchers ...LogWatcher) {
 	forward := func(ev kafka.LogEvent) {
 		for _, w := range watchers {
 			w(ev)
 		}
-		level := slog.LevelDebug
-		switch {
-		case ev.Level <= 3:
-			level = slog.LevelError
-		case ev.Level == 4:
-			level = slog.LevelWarn
-		case ev.Level <= 6:
-			level = slog.LevelInfo
-		}
+		level := LogLevel(ev)
 		if !logger.Enabled(ctx, level) {
 			return
 		}
@@ -98,6 +89,20 @@ func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.L
 			forward(ev)
 		}
 	}
+}
+
+// LogLevel is the slog level of a librdkafka log event, whose levels follow
+// syslog: 0-3 are errors, 4 warnings, 5-6 info, 7 debug.
+func LogLevel(ev kafka.LogEvent) slog.Level {
+	switch {
+	case ev.Level <= 3:
+		return slog.LevelError
+	case ev.Level == 4:
+		return slog.LevelWarn
+	case ev.Level <= 6:
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }
 
 // AuthenticationFailed reports whether a log event says the broker refused

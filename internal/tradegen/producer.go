@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/kafkaclient"
 )
 
 // Sentinel errors of the Kafka side, checked with errors.Is.
@@ -85,16 +87,7 @@ func NewProducer(brokers string, properties map[string]string, logger *slog.Logg
 // forwardLogs ends when the producer closes the channel.
 func forwardLogs(logs chan kafka.LogEvent, logger *slog.Logger) {
 	for e := range logs {
-		level := slog.LevelDebug // syslog levels: 0 emergency ... 7 debug
-		switch {
-		case e.Level <= 3:
-			level = slog.LevelError
-		case e.Level == 4:
-			level = slog.LevelWarn
-		case e.Level <= 6:
-			level = slog.LevelInfo
-		}
-		logger.Log(context.Background(), level, e.Message, "source", "librdkafka", "client", e.Name, "tag", e.Tag)
+		logger.Log(context.Background(), kafkaclient.LogLevel(e), e.Message, "source", "librdkafka", "client", e.Name, "tag", e.Tag)
 	}
 }
 
