@@ -61,12 +61,12 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) runPipeline(ctx context.Context) error {
 	cfg := s.cfg
-	if err := s.ensureTopics(ctx); err != nil {
-		return err
-	}
 	g, ctx := errgroup.WithContext(ctx)
 	// Both stages are built before either runs: a stage that failed to build
-	// must not leave the other running while its clients are closed.
+	// must not leave the other running while its clients are closed. They
+	// are built before the topics are ensured, so that librdkafka refuses
+	// any kafka.properties setting (one only a consumer or a transactional
+	// producer checks) before the admin client has connected.
 	windowTopic := cfg.Input.Topic
 	var rs *repartitionStage
 	if cfg.Input.Repartition {
@@ -83,6 +83,9 @@ func (s *Service) runPipeline(ctx context.Context) error {
 		return err
 	}
 	defer cleanup()
+	if err := s.ensureTopics(ctx); err != nil {
+		return err
+	}
 	if rs != nil {
 		g.Go(func() error { return rs.run(ctx) })
 	}
@@ -294,18 +297,22 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 	stopConsumerLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer", s.ready.watchLogs)
 	stopProducerLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer", s.ready.watchLogs)
 	stopLogs := func() { stopConsumerLogs(); stopProducerLogs() }
-	consumer, err := kafka.NewConsumer(ccm)
-	if err != nil {
-		stopLogs()
-		slot.Release()
-		return nil, nil, nil, fmt.Errorf("aggregator: creating consumer: %w", kafkaclient.CreationError(err))
-	}
+	// The producer first: it connects to nothing before InitTransactions
+	// (librdkafka's connections are sparse), while a consumer in a group
+	// looks for its coordinator at once, so whatever librdkafka refuses in
+	// either is refused before anything connects.
 	producer, err := kafka.NewProducer(pcm)
 	if err != nil {
-		consumer.Close()
 		stopLogs()
 		slot.Release()
 		return nil, nil, nil, fmt.Errorf("aggregator: creating producer: %w", kafkaclient.CreationError(err))
+	}
+	consumer, err := kafka.NewConsumer(ccm)
+	if err != nil {
+		producer.Close()
+		stopLogs()
+		slot.Release()
+		return nil, nil, nil, fmt.Errorf("aggregator: creating consumer: %w", kafkaclient.CreationError(err))
 	}
 	go s.watchClientErrors(producer.Events(), client+"-producer")
 	s.logger.Info("kafka clients created", "stage", client, "group", group, "transactional_id", txnID)
