@@ -47,7 +47,7 @@ func newMetrics() *metrics {
 		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "redis_errors_total",
 			Help: "Failed attempts to write a batch to Redis or to reach it; each is retried."}),
 		scriptReloads: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "script_reloads_total",
-			Help: "Times the snapshot script was loaded again after Redis answered NOSCRIPT (a restarted Redis)."}),
+			Help: "Times the snapshot script was loaded again after Redis answered NOSCRIPT (its script cache emptied within a pipeline; each pipeline's first command, an EVAL, caches it otherwise)."}),
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "offset_commits_total",
 			Help: "Offset stores after Redis acknowledged a batch, by result (ok or error); librdkafka commits the stored offsets every auto.commit.interval.ms."}, []string{"result"}),
 		batchLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "batch_latency_seconds",

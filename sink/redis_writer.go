@@ -60,10 +60,11 @@ type RedisWriter struct {
 	client  redis.UniversalClient
 	channel string
 	perISIN bool
-	// prefix is every EVALSHA's arguments up to the keys, and channelArg and
-	// maxLenArg its constant arguments, converted to interfaces once rather
-	// than for each command (a few allocations per record less).
-	prefix                []any
+	// prefix is every EVALSHA's arguments up to the keys, evalPrefix the
+	// same for EVAL, and channelArg and maxLenArg their constant arguments,
+	// converted to interfaces once rather than for each command (a few
+	// allocations per record less).
+	prefix, evalPrefix    []any
 	channelArg, maxLenArg any
 	// args is the arguments of a pipeline's commands, reused by the next.
 	args []any
@@ -84,6 +85,7 @@ func NewRedisWriter(client redis.UniversalClient, cfg RedisConfig) *RedisWriter 
 		channel:    cfg.Channel,
 		perISIN:    strings.Contains(cfg.Channel, ISINPlaceholder),
 		prefix:     append([]any{"evalsha", snapshotSHA, len(keys)}, keys...),
+		evalPrefix: append([]any{"eval", snapshotScript, len(keys)}, keys...),
 		channelArg: cfg.Channel,
 		maxLenArg:  strconv.FormatInt(cfg.StreamMaxLen, 10),
 	}
@@ -148,7 +150,7 @@ func (w *RedisWriter) apply(ctx context.Context, updates []Update, outcomes []ou
 func (w *RedisWriter) pipeline(ctx context.Context, updates []Update, outcomes []outcome) (written, stale int, noScript bool, err error) {
 	pipe := w.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(updates))
-	perCommand := len(w.prefix) + 5
+	perCommand := len(w.prefix) + 5 // as long as evalPrefix
 	if cap(w.args) < perCommand*len(updates) {
 		w.args = make([]any, 0, perCommand*len(updates))
 	}
@@ -164,9 +166,19 @@ func (w *RedisWriter) pipeline(ctx context.Context, updates []Update, outcomes [
 			channel = strings.ReplaceAll(w.channel, ISINPlaceholder, u.ISIN)
 		}
 		// EVALSHA sha numkeys keys... ISIN window-end value channel maxlen
-		// (snapshot.lua), like Pipeline.EvalSha with the shared prefix.
+		// (snapshot.lua), like Pipeline.EvalSha with the shared prefix. The
+		// first command is an EVAL, which caches the script: a Redis that
+		// lost its script cache (a restart, a failover) has it again before
+		// the EVALSHAs after it on this connection. Else the head of a
+		// pipeline could fail with NOSCRIPT while its tail ran after another
+		// writer reloaded the script, applying an ISIN's later window before
+		// its earlier one, which the retry then finds stale: never published.
+		prefix := w.prefix
+		if sent == 0 {
+			prefix = w.evalPrefix
+		}
 		start := len(args)
-		args = append(args, w.prefix...)
+		args = append(args, prefix...)
 		args = append(args, u.ISIN, u.WindowEnd, u.Value, channel, w.maxLenArg)
 		cmd := redis.NewCmd(ctx, args[start:len(args):len(args)]...)
 		cmd.SetFirstKeyPos(3)

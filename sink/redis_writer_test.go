@@ -203,7 +203,10 @@ func TestWriterStreamTrimmed(t *testing.T) {
 	}
 }
 
-func TestWriterReloadsScriptAfterRestart(t *testing.T) {
+// TestWriterPrimesTheScriptAfterRestart: a restarted Redis has lost the
+// script; the EVAL that starts every pipeline caches it again, so no command
+// meets NOSCRIPT (which could apply a pipeline's tail before its head).
+func TestWriterPrimesTheScriptAfterRestart(t *testing.T) {
 	r := testkit.StartRedis(t)
 	w, cfg := newTestWriter(t, r, nil)
 	var reloads atomic.Int32
@@ -219,16 +222,36 @@ func TestWriterReloadsScriptAfterRestart(t *testing.T) {
 	} else if errors.Is(err, ErrRedisAuth) {
 		t.Fatalf("a dead server reported as an auth problem: %v", err)
 	}
-	r.Restart() // empty data and script cache: the pipeline meets NOSCRIPT
-	written, stale := write(t, w, Update{"A", 4000, []byte("a4000")}, Update{"B", 2000, []byte("b2000")})
-	if written != 2 || stale != 0 {
-		t.Fatalf("after restart: written, stale = %d, %d; want 2, 0", written, stale)
+	r.Restart() // empty data and script cache
+	written, stale := write(t, w, Update{"A", 4000, []byte("a4000")}, Update{"B", 2000, []byte("b2000")}, Update{"A", 6000, []byte("a6000")})
+	if written != 3 || stale != 0 {
+		t.Fatalf("after restart: written, stale = %d, %d; want 3, 0", written, stale)
 	}
-	if reloads.Load() != 1 {
-		t.Fatalf("script reloads = %d, want 1", reloads.Load())
+	if reloads.Load() != 0 {
+		t.Fatalf("script reloads = %d, want 0: a command met NOSCRIPT", reloads.Load())
 	}
-	if got := r.Client().HGetAll(testContext(t), cfg.SnapshotKey).Val(); len(got) != 2 || got["A"] != "a4000" || got["B"] != "b2000" {
+	if got := r.Client().HGetAll(testContext(t), cfg.SnapshotKey).Val(); len(got) != 2 || got["A"] != "a6000" || got["B"] != "b2000" {
 		t.Fatalf("snapshot after restart = %v", got)
+	}
+}
+
+// TestWriterReloadsTheScriptOnNoscript covers the fallback for a script
+// cache emptied in the middle of a pipeline, by sending EVALSHA first too.
+func TestWriterReloadsTheScriptOnNoscript(t *testing.T) {
+	r := testkit.StartRedis(t)
+	w, cfg := newTestWriter(t, r, nil)
+	w.evalPrefix = w.prefix // no priming EVAL: the pipeline meets NOSCRIPT
+	var reloads atomic.Int32
+	w.onReload = func() { reloads.Add(1) }
+	if err := r.Client().ScriptFlush(testContext(t)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	written, stale := write(t, w, Update{"A", 4000, []byte("a4000")}, Update{"B", 2000, []byte("b2000")})
+	if written != 2 || stale != 0 || reloads.Load() != 1 {
+		t.Fatalf("written, stale, reloads = %d, %d, %d; want 2, 0, 1", written, stale, reloads.Load())
+	}
+	if got := r.Client().HGetAll(testContext(t), cfg.SnapshotKey).Val(); len(got) != 2 || got["A"] != "a4000" {
+		t.Fatalf("snapshot = %v", got)
 	}
 }
 
