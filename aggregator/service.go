@@ -185,7 +185,7 @@ var (
 		"queued.max.messages.kbytes": 8192,
 		"max.partition.fetch.bytes":  1048576,
 		"fetch.max.bytes":            2097152,
-		"reconnect.backoff.max.ms":   reconnectBackoffMax,
+		"reconnect.backoff.max.ms":   kafkaclient.ReconnectBackoffMaxMs,
 	}
 	producerTuning = kafka.ConfigMap{
 		"linger.ms": 5,
@@ -207,17 +207,9 @@ var (
 		// CONCURRENT_TRANSACTIONS are retried after this backoff; librdkafka's
 		// 100 ms default adds that much to a window's emission delay.
 		"retry.backoff.ms":         10,
-		"reconnect.backoff.max.ms": reconnectBackoffMax,
+		"reconnect.backoff.max.ms": kafkaclient.ReconnectBackoffMaxMs,
 	}
 )
-
-// reconnectBackoffMax caps librdkafka's reconnect backoff, which doubles
-// from 100 ms with each failed attempt up to 10 s by default: after half a
-// minute without a broker a client could try again up to 10 s after the
-// broker was back. A connection attempt a second to an absent broker costs
-// nothing. (The 6-9 s TestFaultBrokerKilled measures before output resumes
-// is the group's rebalance, not this: README, Reliability.)
-const reconnectBackoffMax = 1000
 
 // ConsumerTuning returns a copy of the consumer settings the aggregator uses
 // unless kafka.properties overrides them, for tools (make bench) that must

@@ -88,10 +88,7 @@ var consumerTuning = kafka.ConfigMap{
 	// at a time in flight per broker: with 5 ms round trips, 64 KB per
 	// partition still reads some 50,000 records a second per partition.
 	"max.partition.fetch.bytes": 65536,
-	// librdkafka's reconnect backoff doubles up to 10 s by default: after a
-	// long broker outage a client could try again up to 10 s after the
-	// broker was back (see the aggregator's reconnectBackoffMax).
-	"reconnect.backoff.max.ms": 1000,
+	"reconnect.backoff.max.ms":  kafkaclient.ReconnectBackoffMaxMs,
 }
 
 // consumerRequired are the consumer settings the sink's correctness rests
