@@ -33,3 +33,21 @@ func TestCheckpointRejectsForeignMetadata(t *testing.T) {
 		}
 	}
 }
+
+func TestProcessedThrough(t *testing.T) {
+	for _, c := range []struct {
+		offset   int64
+		metadata string
+		want     int64
+	}{
+		{10, "tc1:1764000002000:1764000003999:4711", 4711},
+		{10, "tc1:-:-:10", 10},
+		{10, "", 10},
+		{10, "other", 10},
+		{10, "tc1:1:2:4", 10}, // processed-through below the offset: not a checkpoint
+	} {
+		if got := ProcessedThrough(c.offset, c.metadata); got != c.want {
+			t.Errorf("ProcessedThrough(%d, %q) = %d, want %d", c.offset, c.metadata, got, c.want)
+		}
+	}
+}

@@ -35,6 +35,8 @@ type harness struct {
 	grace      time.Duration
 	idle       time.Duration
 	extraArgs  []string
+	// httpAddr is the ops server of the last instance startInProcess ran.
+	httpAddr string
 }
 
 func newHarness(t *testing.T, partitions int) *harness {
@@ -87,6 +89,7 @@ func (h *harness) startInProcess() (stop func() error) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.httpAddr = svc.HTTPAddr()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
@@ -319,4 +322,22 @@ func cfgLevel(s string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(s))
 	return l
+}
+
+// waitMetric scrapes name from the ops server at addr until it reaches want
+// or 5 s pass, and returns the last value read: a counter updated just after
+// the commit a test's read saw may lag that read by a moment.
+func waitMetric(t *testing.T, addr, name string, want float64) float64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v, err := testkit.ScrapeMetric(addr, name)
+		if err == nil && v >= want || time.Now().After(deadline) {
+			if err != nil {
+				t.Fatalf("scraping %s: %v", name, err)
+			}
+			return v
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -201,10 +201,17 @@ func TestE2EMalformedToDLQ(t *testing.T) {
 	stop := h.startInProcess()
 	got := h.collect(len(want), 30*time.Second)
 	dlq := h.kafka.ReadCommitted(t, h.dlq, len(bad), 0, 30*time.Second)
+	// The counters follow the commits the reads above saw: records_emitted_total
+	// counts output records only, not the DLQ's.
+	emitted, rejected := waitMetric(t, h.httpAddr, "tickcompact_aggregator_records_emitted_total", float64(len(got))),
+		waitMetric(t, h.httpAddr, "tickcompact_aggregator_dlq_records_total", float64(len(bad)))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	compare(t, want, got)
+	if emitted != float64(len(got)) || rejected != float64(len(bad)) {
+		t.Errorf("metrics: records_emitted_total %.0f, dlq_records_total %.0f; want %d output and %d DLQ records", emitted, rejected, len(got), len(bad))
+	}
 	if len(dlq) != len(bad) {
 		t.Fatalf("DLQ has %d records, want %d", len(dlq), len(bad))
 	}

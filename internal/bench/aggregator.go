@@ -11,6 +11,7 @@ const (
 	metricConsumed      = "tickcompact_aggregator_records_consumed_total"
 	metricEmitted       = "tickcompact_aggregator_records_emitted_total"
 	metricLate          = "tickcompact_aggregator_late_records_total"
+	metricDLQ           = "tickcompact_aggregator_dlq_records_total"
 	metricEmissionDelay = "tickcompact_aggregator_emission_delay_seconds"
 	metricOpenISINs     = "tickcompact_aggregator_open_isins"
 	metricGoHeapInuse   = "go_memstats_heap_inuse_bytes"
@@ -67,8 +68,9 @@ type drainWatch struct {
 	// last open windows closed too (by wall clock, window.idle_timeout after
 	// the partition went quiet).
 	Closed time.Time
-	// Consumed and Emitted are the counters at the end.
-	Consumed, Emitted float64
+	// Consumed, Emitted and Rejected (records sent to the DLQ) are the
+	// counters at the end.
+	Consumed, Emitted, Rejected float64
 	// PeakRSS is the aggregator's VmHWM at the end.
 	PeakRSS int64
 }
@@ -89,7 +91,7 @@ func (e *env) watchDrain(ctx context.Context, agg *aggregatorRun, topic string, 
 	for {
 		s, err := agg.Metrics(ctx)
 		if err == nil {
-			w.Consumed, w.Emitted = s.Value(metricConsumed), s.Value(metricEmitted)
+			w.Consumed, w.Emitted, w.Rejected = s.Value(metricConsumed), s.Value(metricEmitted), s.Value(metricDLQ)
 			if w.First.IsZero() && w.Consumed > 0 {
 				w.First = s.At
 			}

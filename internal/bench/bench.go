@@ -1,10 +1,11 @@
 // Package bench measures tickcompact against its performance targets (issue
-// 7) and prints one table: each figure beside the limit it is compared with,
-// measured in the same run on the same data with the same client settings,
-// and whether it meets its target. One file per row: engine.go (1, the
-// window engine through go test), backlog.go (2), latency.go (3),
-// sinkrow.go (4), memory.go (5). The services run as their real binaries;
-// the limits (bare loops) run in this process.
+// 7, and issue 8's bound on hostile records) and prints one table: each
+// figure beside the limit it is compared with, measured in the same run on
+// the same data with the same client settings, and whether it meets its
+// target. One file per row: engine.go (1, the window engine through go
+// test), backlog.go (2), latency.go (3), sinkrow.go (4), memory.go (5),
+// hostile.go (6). The services run as their real binaries; the limits (bare
+// loops) run in this process.
 package bench
 
 import (
@@ -46,7 +47,7 @@ type Options struct {
 	// profile of each service (perf must be installed; see startService).
 	ProfileDir string
 	Perf       bool
-	// Rows selects rows by number ("1".."5"); empty runs all of them.
+	// Rows selects rows by number ("1".."6"); empty runs all of them.
 	Rows []string
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
@@ -74,6 +75,8 @@ type env struct {
 	cluster *Cluster
 	notes   []string
 	logger  *slog.Logger
+	// backlog is the trades rows 2 and 6 drain, preloaded by the first.
+	backlog *tradeBacklog
 }
 
 // perfDir is where perf records the services, or "" when it does not.
@@ -127,7 +130,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	if opts.Progress != nil {
 		e.logger = slog.New(slog.NewTextHandler(opts.Progress, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if opts.wants("2") || opts.wants("3") || opts.wants("4") || opts.wants("5") {
+	if slices.ContainsFunc([]string{"2", "3", "4", "5", "6"}, opts.wants) {
 		cluster, err := OpenCluster(opts.Brokers, opts.BrokerKind)
 		if err != nil {
 			return rep, err
@@ -146,6 +149,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		{"3", e.runLatency},
 		{"4", e.runSink},
 		{"5", e.runMemory},
+		{"6", e.runHostile},
 	}
 	for _, s := range steps {
 		if !opts.wants(s.row) {

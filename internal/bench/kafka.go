@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -266,24 +265,10 @@ func (w *commitWatcher) read() (progress, error) {
 		}
 		processed := off
 		if tp.Metadata != nil {
-			if pt, ok := processedThrough(*tp.Metadata); ok {
-				processed = max(processed, pt)
-			}
+			processed = max(processed, aggregator.ProcessedThrough(off, *tp.Metadata))
 		}
 		p.offsets = append(p.offsets, off)
 		p.processed = append(p.processed, processed)
 	}
 	return p, nil
-}
-
-// processedThrough reads the processed-through offset from the aggregator's
-// checkpoint metadata "tc1:<closedThrough>:<watermark>:<processedThrough>"
-// (aggregator/checkpoint.go).
-func processedThrough(metadata string) (int64, bool) {
-	parts := strings.Split(metadata, ":")
-	if len(parts) != 4 || parts[0] != "tc1" {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(parts[3], 10, 64)
-	return v, err == nil
 }

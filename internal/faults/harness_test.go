@@ -23,6 +23,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/aggregator"
 	"tickcompact/internal/testkit"
 	"tickcompact/internal/tradegen"
 	"tickcompact/internal/verify"
@@ -172,6 +173,33 @@ func (pr *offsetProbe) Total() (int64, error) {
 		if o > 0 {
 			total += o
 		}
+	}
+	return total, nil
+}
+
+// Processed is the sum over partitions of the offsets below which every
+// record was processed and its output committed (aggregator.ProcessedThrough:
+// unlike the committed offsets, it does not wait for the last windows to
+// close by wall clock).
+func (pr *offsetProbe) Processed() (int64, error) {
+	got, err := pr.consumer.Committed(pr.tps, 5000)
+	var kerr kafka.Error
+	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrGroupIDNotFound {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, tp := range got {
+		if tp.Offset < 0 {
+			continue
+		}
+		metadata := ""
+		if tp.Metadata != nil {
+			metadata = *tp.Metadata
+		}
+		total += aggregator.ProcessedThrough(int64(tp.Offset), metadata)
 	}
 	return total, nil
 }
