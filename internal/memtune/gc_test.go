@@ -55,13 +55,13 @@ func TestKeepGCHeadroomFollowsTheLiveHeap(t *testing.T) {
 	if tuner == nil {
 		t.Fatal("keepGCHeadroom did not apply")
 	}
-	defer tuner.stopped.Store(true)
+	defer tuner.Stop()
 	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
 	waitFor := func(what string, ok func(percent uint64) bool) {
 		t.Helper()
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 			runtime.GC()
-			time.Sleep(10 * time.Millisecond) // the finalizer goroutine runs the adjustment
+			time.Sleep(3 * adjustEvery) // the tuner's next ticks see the collection's live heap
 			if metrics.Read(gogc); ok(gogc[0].Value.Uint64()) {
 				return
 			}
@@ -85,4 +85,41 @@ func TestKeepGCHeadroomLeavesGOGCAlone(t *testing.T) {
 	if KeepGCHeadroom(DefaultGCPercent, DefaultGCHeadroom) {
 		t.Fatal("KeepGCHeadroom applied although GOGC is set")
 	}
+}
+
+// One collection is enough: the target follows the live heap it measured
+// within a few ticks, without waiting for another collection (which, with
+// a stale raised target, could come hundreds of MB later).
+func TestKeepGCHeadroomFollowsWithoutAnotherCollection(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	runtime.GC() // the test binary's few MB live
+	tuner := keepGCHeadroom(DefaultGCPercent, DefaultGCHeadroom)
+	if tuner == nil {
+		t.Fatal("keepGCHeadroom did not apply")
+	}
+	defer tuner.Stop()
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	waitFor := func(what string, ok func(percent uint64) bool) uint64 {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(adjustEvery / 2) {
+			if metrics.Read(gogc); ok(gogc[0].Value.Uint64()) {
+				return gogc[1].Value.Uint64()
+			}
+		}
+		t.Fatalf("GC target %d %%: never %s", gogc[0].Value.Uint64(), what)
+		return 0
+	}
+	waitFor("raised above the floor", func(p uint64) bool { return p > DefaultGCPercent })
+	live := make([]byte, 96<<20)
+	for i := range live {
+		live[i] = byte(i)
+	}
+	runtime.GC()
+	metrics.Read(gogc)
+	before := gogc[1].Value.Uint64()
+	if after := waitFor("back to the floor with 96 MB live", func(p uint64) bool { return p == DefaultGCPercent }); after != before {
+		t.Logf("%d more collections ran meanwhile", after-before)
+	}
+	runtime.KeepAlive(live)
 }
