@@ -41,7 +41,7 @@ func newMetrics() *metrics {
 		late: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "late_records_total",
 			Help: "Valid records whose window had already closed; counted, not emitted."}),
 		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "dlq_records_total",
-			Help: "Rejected input records, by dlq-reason."}, []string{"reason"}),
+			Help: "Rejected input records, by dlq-reason, counted when the transaction covering them commits."}, []string{"reason"}),
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "transactions_total",
 			Help: "Kafka transactions by result (committed or aborted)."}, []string{"result"}),
 		emissionDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "emission_delay_seconds",

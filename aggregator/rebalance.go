@@ -171,7 +171,7 @@ func (s *windowStage) forget(parts []kafka.TopicPartition) {
 // produced was aborted with the transaction.
 func (s *windowStage) rewind(ctx context.Context) error {
 	s.stale = true
-	s.windowEnds, s.dlqPending = s.windowEnds[:0], 0
+	s.windowEnds = s.windowEnds[:0]
 	if s.poll.haltable() {
 		// Records polled ahead lie past the checkpoints sought back to,
 		// and a Poll under way could return more: stop polling first.

@@ -100,11 +100,13 @@ func (s *repartitionStage) handle(msg *kafka.Message) error {
 	s.next[msg.TopicPartition.Partition] = int64(msg.TopicPartition.Offset) + 1
 	id, _, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), time.Now())
 	if rej != nil {
-		s.metrics.dlq.WithLabelValues(string(rej.Reason)).Inc()
 		if s.dlqTopic == "" {
-			return s.txn.begin() // the offset still has to be committed
+			if err := s.txn.begin(); err != nil { // the offset still has to be committed
+				return err
+			}
+			return s.txn.reject(rej.Reason, nil)
 		}
-		return s.txn.produce(dlqMessage(&s.dlqTopic, msg, rej))
+		return s.txn.reject(rej.Reason, dlqMessage(&s.dlqTopic, msg, rej))
 	}
 	s.metrics.repartitioned.Inc()
 	return s.txn.produce(&kafka.Message{

@@ -39,9 +39,6 @@ type windowStage struct {
 	// windowEnds are the ends of the windows emitted in the open transaction,
 	// observed as emission delays when it commits.
 	windowEnds []int64
-	// dlqPending counts the DLQ records in the open transaction, which the
-	// transactor's count includes and records_emitted_total must not.
-	dlqPending int
 	lastCommit time.Time
 	failure    error // a fatal error raised inside a rebalance callback
 	// closing is set once the loop has ended: partitions assigned while the
@@ -252,12 +249,12 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 	id, eventTime, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), now)
 	switch {
 	case rej != nil && !replay:
-		s.metrics.dlq.WithLabelValues(string(rej.Reason)).Inc()
+		var dlq *kafka.Message
 		if s.dlqTopic != "" {
-			if err := s.txn.produce(dlqMessage(&s.dlqTopic, msg, rej)); err != nil {
-				return err
-			}
-			s.dlqPending++
+			dlq = dlqMessage(&s.dlqTopic, msg, rej)
+		}
+		if err := s.txn.reject(rej.Reason, dlq); err != nil {
+			return err
 		}
 	case rej == nil:
 		outcome := ps.engine.Add(window.Record{ISIN: id, EventTime: eventTime, Offset: offset, Value: msg.Value}, now)
@@ -467,17 +464,17 @@ func (s *windowStage) commit(ctx context.Context) error {
 		s.lastCommit = time.Now()
 		return nil
 	}
-	emitted := s.txn.pending - s.dlqPending
+	emitted, dlq := s.txn.pending-s.txn.dlq, s.txn.dlq
 	began := time.Now()
 	if err := s.txn.commit(ctx, tps); err != nil {
 		return err
 	}
 	now := time.Now()
-	s.logger.Debug("committed", "records", emitted, "dlq_records", s.dlqPending, "offsets", len(tps), "took", now.Sub(began), "windows", len(s.windowEnds))
+	s.logger.Debug("committed", "records", emitted, "dlq_records", dlq, "offsets", len(tps), "took", now.Sub(began), "windows", len(s.windowEnds))
 	for _, end := range s.windowEnds {
 		s.metrics.emissionDelay.Observe(now.Sub(time.UnixMilli(end)).Seconds())
 	}
-	s.windowEnds, s.dlqPending = s.windowEnds[:0], 0
+	s.windowEnds = s.windowEnds[:0]
 	s.metrics.emitted.Add(float64(emitted))
 	for p, cp := range cps {
 		if ps := s.partitions[p]; ps != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/aggregator/trade"
 )
 
 // errAborted means the transaction was aborted after an abortable error; the
@@ -33,6 +35,12 @@ type transactor struct {
 	open    bool
 	began   time.Time
 	pending int // messages produced in the open transaction
+	// dlq counts the DLQ records among them, and rejected the input records
+	// rejected since the last commit, by dlq-reason (with a DLQ record or,
+	// without a DLQ topic, none): dlq_records_total takes them when a commit
+	// succeeds, so that records replayed after an abort count once.
+	dlq      int
+	rejected map[trade.Reason]int
 }
 
 // begin opens a transaction unless one is open.
@@ -88,6 +96,23 @@ func (t *transactor) produce(msg *kafka.Message) error {
 	}
 }
 
+// reject counts a rejected input record for dlq_records_total, which takes
+// it when the transaction commits, and adds its DLQ record (unless nil) to
+// the transaction.
+func (t *transactor) reject(reason trade.Reason, dlq *kafka.Message) error {
+	if dlq != nil {
+		if err := t.produce(dlq); err != nil {
+			return err
+		}
+		t.dlq++
+	}
+	if t.rejected == nil {
+		t.rejected = make(map[trade.Reason]int, len(trade.Reasons))
+	}
+	t.rejected[reason]++
+	return nil
+}
+
 // commit sends offsets to the open transaction (opening one if needed) and
 // commits it. It returns errAborted after aborting on an abortable error, an
 // errFatal-wrapped error when the producer is unusable, or nil.
@@ -117,11 +142,24 @@ func (t *transactor) commit(ctx context.Context, offsets []kafka.TopicPartition)
 	}
 	t.open = false
 	t.metrics.transactions.WithLabelValues("committed").Inc()
+	for reason, n := range t.rejected {
+		t.metrics.dlq.WithLabelValues(string(reason)).Add(float64(n))
+	}
+	t.forget()
 	return nil
 }
 
-// abort aborts the open transaction, if any.
+// forget drops the counts of the transaction that ended.
+func (t *transactor) forget() {
+	t.pending, t.dlq = 0, 0
+	clear(t.rejected)
+}
+
+// abort aborts the open transaction, if any, and forgets the records
+// rejected since the last commit even when none was open: the caller
+// rewinds, and they are rejected, and counted, again.
 func (t *transactor) abort(ctx context.Context) error {
+	t.forget()
 	if !t.open {
 		return nil
 	}

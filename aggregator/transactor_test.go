@@ -2,11 +2,16 @@ package aggregator
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	dto "github.com/prometheus/client_model/go"
+
+	"tickcompact/aggregator/trade"
+	"tickcompact/internal/testkit"
 )
 
 // With nothing leaving librdkafka's queue (no broker answers), produce must
@@ -40,5 +45,85 @@ func TestProduceGivesUpWhenTheQueueStaysFull(t *testing.T) {
 	}
 	if txn.pending != 1 {
 		t.Fatalf("pending = %d, want 1", txn.pending)
+	}
+}
+
+// Rejected records reach dlq_records_total when their transaction commits,
+// not before, and not at all when it aborts (the stage rewinds and rejects
+// them again); the counts of a committed transaction are not taken again by
+// the next commit, which may carry offsets alone.
+func TestRejectedRecordsCountOnCommit(t *testing.T) {
+	k := testkit.StartKafka(t)
+	dlqTopic := testkit.UniqueName(t, "dlq")
+	k.CreateTopic(t, dlqTopic, 1)
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": k.Brokers, "transactional.id": testkit.UniqueName(t, "txn"), "log_level": 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := t.Context()
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	txn := &transactor{producer: p, logger: slog.New(slog.DiscardHandler), metrics: m, queueFullLimit: time.Second}
+	counted := func() (invalidJSON, missingISIN float64) {
+		value := func(r trade.Reason) float64 {
+			var out dto.Metric
+			if err := m.dlq.WithLabelValues(string(r)).Write(&out); err != nil {
+				t.Fatal(err)
+			}
+			return out.GetCounter().GetValue()
+		}
+		return value(trade.InvalidJSON), value(trade.MissingISIN)
+	}
+	dlq := func() *kafka.Message {
+		return &kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &dlqTopic, Partition: 0}, Value: []byte("{")}
+	}
+
+	for range 2 {
+		if err := txn.reject(trade.InvalidJSON, dlq()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txn.reject(trade.MissingISIN, nil); err != nil { // no DLQ topic: counted all the same
+		t.Fatal(err)
+	}
+	if a, b := counted(); a != 0 || b != 0 {
+		t.Fatalf("counted before the commit: %v, %v", a, b)
+	}
+	if txn.pending != 2 || txn.dlq != 2 {
+		t.Fatalf("open transaction: pending %d, dlq %d; want 2, 2", txn.pending, txn.dlq)
+	}
+	if err := txn.commit(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := counted(); a != 2 || b != 1 {
+		t.Fatalf("after the commit: invalid-json %v, missing-isin %v; want 2, 1", a, b)
+	}
+	if txn.pending != 0 || txn.dlq != 0 {
+		t.Fatalf("after the commit: pending %d, dlq %d; want 0, 0", txn.pending, txn.dlq)
+	}
+
+	if err := txn.reject(trade.InvalidJSON, dlq()); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.reject(trade.MissingISIN, nil); err != nil { // rejected with no transaction open...
+		t.Fatal(err)
+	}
+	if err := txn.abort(ctx); err != nil { // ...and forgotten on an abort all the same
+		t.Fatal(err)
+	}
+	if err := txn.begin(); err != nil { // the next transaction, with nothing rejected
+		t.Fatal(err)
+	}
+	if err := txn.commit(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := counted(); a != 2 || b != 1 {
+		t.Fatalf("after an abort and an empty commit: invalid-json %v, missing-isin %v; want still 2, 1", a, b)
 	}
 }

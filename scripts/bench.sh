@@ -9,10 +9,10 @@
 #   --quick        small sizes and short phases: a smoke test, not comparable with the targets
 #   --rows LIST    only these rows (1 engine, 2 backlog, 3 emission delay, 4 sink, 5 memory, 6 hostile records)
 #   --section-out  also write a README "Performance" section (table + machine) to FILE
-#   --profile-dir  save the aggregator's Go profiles there: row 2's and row 6's CPU, row 5's heap at its peak (go tool pprof DIR/aggregator-2-cpu.pb.gz)
+#   --profile-dir  save the aggregator's Go profiles there: row 2's CPU, row 5's heap at its peak (go tool pprof DIR/aggregator-2-cpu.pb.gz)
 #   --perf         with --profile-dir, also record each service with perf (perf report -i DIR/aggregator-PID.perf.data)
 # Environment: BENCH_BROKERS, GO (default go), BENCH_WORK_DIR (keep service logs there).
-# A full run takes about 5 minutes; the machine should be otherwise idle for comparable figures.
+# A full run takes about 4 minutes; the machine should be otherwise idle for comparable figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}

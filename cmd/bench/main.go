@@ -32,7 +32,7 @@ func run() int {
 	flags.StringVar(&opts.SinkBin, "sink-bin", "", "sink binary (go build ./cmd/sink)")
 	flags.StringVar(&opts.ModuleDir, "module-dir", ".", "module root, where row 1's go test runs")
 	flags.StringVar(&opts.WorkDir, "work-dir", "", "directory for service logs and Redis (default: a temporary one, removed at the end)")
-	flags.StringVar(&opts.ProfileDir, "profile-dir", "", "save the aggregator's Go profiles into this directory: row 2's and row 6's CPU, row 5's heap at its peak (go tool pprof FILE)")
+	flags.StringVar(&opts.ProfileDir, "profile-dir", "", "save the aggregator's Go profiles into this directory: row 2's CPU, row 5's heap at its peak (go tool pprof FILE)")
 	flags.BoolVar(&opts.Perf, "perf", false, "with --profile-dir, also record each service's CPU profile with perf there (perf report -i FILE); it slows the services down")
 	flags.StringArrayVar(&opts.AggregatorFlags, "aggregator-flag", nil, "extra aggregator flag for a what-if run, e.g. --aggregator-flag=--output.commit_interval=200ms (repeatable; printed with the table)")
 	flags.StringArrayVar(&opts.SinkFlags, "sink-flag", nil, "extra sink flag for a what-if run (repeatable; printed with the table)")

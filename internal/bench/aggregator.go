@@ -75,6 +75,9 @@ type drainWatch struct {
 	PeakRSS int64
 }
 
+// Took is the drain's time: first record consumed -> every record processed.
+func (w drainWatch) Took() time.Duration { return w.Processed.Sub(w.First) }
+
 // watchDrain polls the aggregator's /metrics and the group's committed
 // offsets every 50 ms until the offsets reach ends and emitted reaches
 // wantEmitted (or, when wantEmitted < 0, until the checkpoints reach ends).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -14,11 +15,12 @@ import (
 )
 
 // hostileTarget is issue 8's bound: with hostile records mixed in, the
-// aggregator drains at no less than half its rate on clean trades.
+// aggregator drains the trades in no more than twice the time they take
+// alone, i.e. at no less than half the rate in trades per second.
 const hostileTarget = 0.5
 
 // runHostile is row 6: the aggregator drains row 2's trades with hostile
-// records mixed in, against draining the same trades alone just before.
+// records mixed in, against draining the same trades alone before and after.
 func (e *env) runHostile(ctx context.Context) []Row {
 	const id, measure, target = "6", "Hostile records in the backlog", ">= 0.5 x limit"
 	n := int64(2_000_000)
@@ -41,40 +43,49 @@ func (e *env) hostileDrain(ctx context.Context, n int64) (Row, error) {
 	if err != nil {
 		return Row{}, err
 	}
-	cleanRate, cw, err := e.aggregatorDrain(ctx, clean, "")
-	if err != nil {
-		return Row{}, fmt.Errorf("clean backlog: %w", err)
+	// Trades alone, mixed, trades alone: the better clean drain is the
+	// limit, as row 2 takes the better of its two bare loops. No side is
+	// profiled (row 2 profiles the clean drain).
+	var w [3]drainWatch
+	for i, b := range []*tradeBacklog{clean, mixed, clean} {
+		if w[i], err = e.aggregatorDrain(ctx, b, ""); err != nil {
+			return Row{}, fmt.Errorf("drain %d of 3 (%s): %w", i+1, b.topic, err)
+		}
+		e.logf("row 6: aggregator over %s: %s", b.topic, tradesPerSecond(float64(n)/w[i].Took().Seconds()))
 	}
-	e.logf("row 6: aggregator, trades alone: %s", rate(cleanRate))
-	mixedRate, mw, err := e.aggregatorDrain(ctx, mixed, "aggregator-6-cpu.pb.gz")
-	if err != nil {
-		return Row{}, fmt.Errorf("mixed backlog: %w", err)
+	cleanTook := min(w[0].Took(), w[2].Took())
+	mixedTook := w[1].Took()
+	for _, c := range []drainWatch{w[0], w[2]} {
+		if w[1].Emitted != c.Emitted {
+			return Row{}, fmt.Errorf("the aggregator emitted %.0f records from the trades alone and %.0f with hostile records mixed in", c.Emitted, w[1].Emitted)
+		}
 	}
-	e.logf("row 6: aggregator, with hostile records: %s", rate(mixedRate))
-	if mw.Rejected < float64(rejects) {
-		return Row{}, fmt.Errorf("mixed backlog: the aggregator sent %.0f records to the DLQ, %d were hostile", mw.Rejected, rejects)
+	if w[1].Rejected != float64(rejects) {
+		return Row{}, fmt.Errorf("mixed backlog: dlq_records_total is %.0f, %d records were hostile", w[1].Rejected, rejects)
 	}
-	if mw.Emitted != cw.Emitted {
-		return Row{}, fmt.Errorf("the aggregator emitted %.0f records from the trades alone and %.0f with hostile records mixed in", cw.Emitted, mw.Emitted)
-	}
+	cleanRate, mixedRate := float64(n)/cleanTook.Seconds(), float64(n)/mixedTook.Seconds()
 	ratio := mixedRate / cleanRate
-	e.notef("row 6: row 2's %s trades, and the same trades in the same order with %s hostile records inserted at random places (internal/hostile: the fault suite's kinds at %g times its counts, ~900 KB values included, without the zero-timestamp kind, which librdkafka would stamp with the current time), preloaded with tradegen's producer settings. Each drained by the aggregator binary as in row 2 (rate = input records / (first record consumed -> every checkpoint at the end), hostile records counted), trades alone first (%s), then mixed (%s, %.0f records to the DLQ); both emitted %.0f records.",
-		thousands(clean.records), thousands(rejects), float64(clean.records)/200_000, rate(cleanRate), rate(mixedRate), mw.Rejected, mw.Emitted)
+	e.notef("row 6: row 2's %s trades, and the same trades in the same order with %s hostile records inserted at random places (internal/hostile: the fault suite's kinds at %g times its counts, ~900 KB values included, without the zero-timestamp kind, which librdkafka would stamp with the current time), preloaded with tradegen's producer settings. Drained by the aggregator binary as in row 2, trades alone, mixed, trades alone again, each from the first record consumed to every checkpoint at the end: %v, %v, %v; rate = trades (hostile records not counted) / that time, so the ratio is the inverse of the drain times'; counting the hostile records, the mixed drain ran at %s. Each drain emitted %.0f records; the mixed one sent %.0f to the DLQ.",
+		thousands(n), thousands(rejects), float64(n)/200_000, w[0].Took().Round(time.Millisecond), mixedTook.Round(time.Millisecond), w[2].Took().Round(time.Millisecond),
+		rate(float64(mixed.records)/mixedTook.Seconds()), w[1].Emitted, w[1].Rejected)
 	return Row{
 		ID:      "6",
-		Measure: fmt.Sprintf("Hostile records: %s trades + %s hostile (%.1f %%)", thousands(clean.records), thousands(rejects), 100*float64(rejects)/float64(mixed.records)),
-		Figure:  fmt.Sprintf("%s (%.2f x)", rate(mixedRate), ratio),
-		Limit:   fmt.Sprintf("%s, the same trades alone", rate(cleanRate)),
+		Measure: fmt.Sprintf("Hostile records: %s trades + %s hostile records mixed in", thousands(n), thousands(rejects)),
+		Figure:  fmt.Sprintf("%s (%.2f x)", tradesPerSecond(mixedRate), ratio),
+		Limit:   fmt.Sprintf("%s, the same trades alone", tradesPerSecond(cleanRate)),
 		Target:  ">= 0.5 x limit",
 		Verdict: AtLeast(ratio, hostileTarget),
 	}, nil
 }
 
+func tradesPerSecond(r float64) string { return strings.TrimSuffix(rate(r), "/s") + " trades/s" }
+
 // mixedBacklog preloads a fresh topic with clean's trades, in their order,
 // and hostile records at random places between them: of every kind of
 // internal/hostile but the zero-timestamp one, its count times
-// clean.records / 200,000 (5 % of the trades, as in the fault suite). It
-// returns the backlog and how many hostile records it holds.
+// clean.records / 200,000 (the fault suite mixes 10,000 into 200,000 trades;
+// without that kind, 4.75 % of the trades). It returns the backlog and how
+// many hostile records it holds.
 func (e *env) mixedBacklog(ctx context.Context, clean *tradeBacklog) (*tradeBacklog, int64, error) {
 	rng := rand.New(rand.NewSource(8))
 	var kinds []int // one entry per hostile record: its index in hostile.Kinds

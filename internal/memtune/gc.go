@@ -54,7 +54,7 @@ func keepGCHeadroom(percent int, headroom uint64) *gcTuner {
 		return nil
 	}
 	t := &gcTuner{percent: percent, headroom: headroom, current: percent,
-		live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, stop: make(chan struct{})}
+		live: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}, stop: make(chan struct{}), done: make(chan struct{})}
 	go t.run(adjustEvery)
 	return t
 }
@@ -71,9 +71,11 @@ type gcTuner struct {
 	current  int
 	live     []metrics.Sample
 	stop     chan struct{}
+	done     chan struct{}
 }
 
 func (t *gcTuner) run(every time.Duration) {
+	defer close(t.done)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -86,8 +88,12 @@ func (t *gcTuner) run(every time.Duration) {
 	}
 }
 
-// Stop ends the adjustments (tests); the target stays where it is.
-func (t *gcTuner) Stop() { close(t.stop) }
+// Stop ends the adjustments and waits for the last one (tests); the target
+// stays where it is.
+func (t *gcTuner) Stop() {
+	close(t.stop)
+	<-t.done
+}
 
 func (t *gcTuner) adjust() {
 	metrics.Read(t.live)

@@ -93,33 +93,42 @@ func TestKeepGCHeadroomLeavesGOGCAlone(t *testing.T) {
 func TestKeepGCHeadroomFollowsWithoutAnotherCollection(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	t.Setenv("GOGC", "")
+	samples := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	read := func() (percent, cycles uint64) {
+		metrics.Read(samples)
+		return samples[0].Value.Uint64(), samples[1].Value.Uint64()
+	}
 	runtime.GC() // the test binary's few MB live
 	tuner := keepGCHeadroom(DefaultGCPercent, DefaultGCHeadroom)
 	if tuner == nil {
 		t.Fatal("keepGCHeadroom did not apply")
 	}
 	defer tuner.Stop()
-	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/cycles/total:gc-cycles"}}
-	waitFor := func(what string, ok func(percent uint64) bool) uint64 {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(adjustEvery / 2) {
-			if metrics.Read(gogc); ok(gogc[0].Value.Uint64()) {
-				return gogc[1].Value.Uint64()
-			}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(adjustEvery / 2) {
+		if p, _ := read(); p > DefaultGCPercent {
+			break
 		}
-		t.Fatalf("GC target %d %%: never %s", gogc[0].Value.Uint64(), what)
-		return 0
+		if time.Now().After(deadline) {
+			t.Fatal("the target was never raised above the floor with a few MB live")
+		}
 	}
-	waitFor("raised above the floor", func(p uint64) bool { return p > DefaultGCPercent })
 	live := make([]byte, 96<<20)
 	for i := range live {
 		live[i] = byte(i)
 	}
-	runtime.GC()
-	metrics.Read(gogc)
-	before := gogc[1].Value.Uint64()
-	if after := waitFor("back to the floor with 96 MB live", func(p uint64) bool { return p == DefaultGCPercent }); after != before {
-		t.Logf("%d more collections ran meanwhile", after-before)
+	runtime.GC() // measures 96 MB live
+	_, cycles := read()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(adjustEvery / 2) {
+		p, now := read()
+		if now != cycles {
+			t.Fatalf("another collection ran (%d -> %d cycles) before the target came down (%d %%)", cycles, now, p)
+		}
+		if p == DefaultGCPercent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GC target %d %% 5 s after a collection measured 96 MB live, want %d %%", p, DefaultGCPercent)
+		}
 	}
 	runtime.KeepAlive(live)
 }
