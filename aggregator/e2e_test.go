@@ -316,10 +316,16 @@ func TestE2ERepartition(t *testing.T) {
 	want, late := expected(in, h.size, h.grace)
 	got := h.collect(len(want), 60*time.Second)
 	dlq := h.kafka.ReadCommitted(t, h.dlq, 2, 0, 30*time.Second)
+	rekeyed, rejected, emitted := waitMetric(t, h.httpAddr, "tickcompact_aggregator_records_repartitioned_total", 3000),
+		waitMetric(t, h.httpAddr, "tickcompact_aggregator_dlq_records_total", 2),
+		waitMetric(t, h.httpAddr, "tickcompact_aggregator_records_emitted_total", float64(len(got)))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	compare(t, want, got)
+	if rekeyed != 3000 || rejected != 2 || emitted != float64(len(got)) {
+		t.Errorf("metrics: records_repartitioned_total %.0f, dlq_records_total %.0f, records_emitted_total %.0f; want 3000, 2, %d", rekeyed, rejected, emitted, len(got))
+	}
 	if len(dlq) != 2 || testkit.Header(dlq[0], "source-topic") != h.input {
 		t.Fatalf("DLQ: %d records (want 2, with the raw topic as source)", len(dlq))
 	}

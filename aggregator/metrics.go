@@ -52,7 +52,7 @@ func newMetrics() *metrics {
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions",
 			Help: "Input partitions assigned to this instance."}),
 		repartitioned: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_repartitioned_total",
-			Help: "Raw records re-keyed by ISIN into the repartition topic (input.repartition)."}),
+			Help: "Raw records re-keyed by ISIN into the repartition topic (input.repartition), in committed transactions."}),
 	}
 	m.registry.MustRegister(m.consumed, m.replayed, m.emitted, m.windowsClosed, m.late, m.dlq, m.transactions,
 		m.emissionDelay, m.openISINs, m.assigned, m.repartitioned,

@@ -108,7 +108,6 @@ func (s *repartitionStage) handle(msg *kafka.Message) error {
 		}
 		return s.txn.reject(rej.Reason, dlqMessage(&s.dlqTopic, msg, rej))
 	}
-	s.metrics.repartitioned.Inc()
 	return s.txn.produce(&kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &s.keyedTopic, Partition: kafka.PartitionAny},
 		Key:            append([]byte(nil), id[:]...),
@@ -128,7 +127,12 @@ func (s *repartitionStage) commit(ctx context.Context) error {
 	if !s.txn.open {
 		return nil
 	}
-	return s.txn.commit(ctx, tps)
+	rekeyed := s.txn.pending - s.txn.dlq
+	if err := s.txn.commit(ctx, tps); err != nil {
+		return err
+	}
+	s.metrics.repartitioned.Add(float64(rekeyed))
+	return nil
 }
 
 func (s *repartitionStage) recover(ctx context.Context, err error) error {
