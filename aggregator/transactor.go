@@ -165,7 +165,11 @@ func (t *transactor) abort(ctx context.Context) error {
 	}
 	err := retry(ctx, func() error { return t.producer.AbortTransaction(ctx) })
 	if err != nil {
-		return classify("aborting transaction", err)
+		// The transaction's state is unknown: nothing may be committed on
+		// top of it. The service exits; its next incarnation's
+		// InitTransactions, with the same transactional.id, aborts what is
+		// left.
+		return fmt.Errorf("%w: aborting transaction: %v", errFatal, err)
 	}
 	t.open = false
 	t.metrics.transactions.WithLabelValues("aborted").Inc()

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"tickcompact/aggregator/trade"
 	"tickcompact/internal/testkit"
@@ -126,4 +128,40 @@ func TestRejectedRecordsCountOnCommit(t *testing.T) {
 	if a, b := counted(); a != 2 || b != 1 {
 		t.Fatalf("after an abort and an empty commit: invalid-json %v, missing-isin %v; want still 2, 1", a, b)
 	}
+}
+
+// An abort that cannot complete (the broker went away) is fatal: the stage
+// must not rewind and go on, nor commit on top of the transaction at
+// shutdown.
+func TestAbortThatCannotCompleteIsFatal(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	p, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": strings.Join(cluster.ListenAddrs(), ","),
+		"transactional.id": "abort-test", "go.delivery.reports": false, "log_level": 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.InitTransactions(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	txn := &transactor{producer: p, logger: slog.New(slog.DiscardHandler), metrics: newMetrics(), queueFullLimit: time.Second}
+	topic := "out"
+	if err := txn.produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Value: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	if remaining := p.Flush(5000); remaining != 0 {
+		t.Fatalf("%d records not delivered", remaining)
+	}
+	cluster.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	err = txn.abort(ctx)
+	if !errors.Is(err, errFatal) {
+		t.Fatalf("abort with the broker gone: %v, want a fatal error", err)
+	}
+	t.Logf("abort with the broker gone: %v", err)
 }
