@@ -127,8 +127,8 @@ func (s *repartitionStage) commit(ctx context.Context) error {
 	if !s.txn.open {
 		return nil
 	}
-	rekeyed := s.txn.pending - s.txn.dlq
-	if err := s.txn.commit(ctx, tps); err != nil {
+	rekeyed, err := s.txn.commit(ctx, tps)
+	if err != nil {
 		return err
 	}
 	s.metrics.repartitioned.Add(float64(rekeyed))

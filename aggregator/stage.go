@@ -464,13 +464,13 @@ func (s *windowStage) commit(ctx context.Context) error {
 		s.lastCommit = time.Now()
 		return nil
 	}
-	emitted, dlq := s.txn.pending-s.txn.dlq, s.txn.dlq
 	began := time.Now()
-	if err := s.txn.commit(ctx, tps); err != nil {
+	emitted, err := s.txn.commit(ctx, tps)
+	if err != nil {
 		return err
 	}
 	now := time.Now()
-	s.logger.Debug("committed", "records", emitted, "dlq_records", dlq, "offsets", len(tps), "took", now.Sub(began), "windows", len(s.windowEnds))
+	s.logger.Debug("committed", "records", emitted, "offsets", len(tps), "took", now.Sub(began), "windows", len(s.windowEnds))
 	for _, end := range s.windowEnds {
 		s.metrics.emissionDelay.Observe(now.Sub(time.UnixMilli(end)).Seconds())
 	}

@@ -51,7 +51,7 @@ func (t *transactor) begin() error {
 	if err := t.producer.BeginTransaction(); err != nil {
 		return classify("beginning transaction", err)
 	}
-	t.open, t.began, t.pending = true, time.Now(), 0
+	t.open, t.began = true, time.Now() // the counts were reset when the last one ended
 	return nil
 }
 
@@ -114,16 +114,17 @@ func (t *transactor) reject(reason trade.Reason, dlq *kafka.Message) error {
 }
 
 // commit sends offsets to the open transaction (opening one if needed) and
-// commits it. It returns errAborted after aborting on an abortable error, an
+// commits it, returning how many records it committed besides DLQ records.
+// It returns errAborted after aborting on an abortable error, an
 // errFatal-wrapped error when the producer is unusable, or nil.
-func (t *transactor) commit(ctx context.Context, offsets []kafka.TopicPartition) error {
+func (t *transactor) commit(ctx context.Context, offsets []kafka.TopicPartition) (int, error) {
 	if len(offsets) > 0 {
 		if err := t.begin(); err != nil {
-			return t.abortOn(ctx, err)
+			return 0, t.abortOn(ctx, err)
 		}
 	}
 	if !t.open {
-		return nil
+		return 0, nil
 	}
 	if len(offsets) > 0 {
 		err := retry(ctx, func() error {
@@ -134,19 +135,20 @@ func (t *transactor) commit(ctx context.Context, offsets []kafka.TopicPartition)
 			return t.producer.SendOffsetsToTransaction(ctx, offsets, group)
 		})
 		if err != nil {
-			return t.abortOn(ctx, classify("sending offsets to transaction", err))
+			return 0, t.abortOn(ctx, classify("sending offsets to transaction", err))
 		}
 	}
 	if err := retry(ctx, func() error { return t.producer.CommitTransaction(ctx) }); err != nil {
-		return t.abortOn(ctx, classify("committing transaction", err))
+		return 0, t.abortOn(ctx, classify("committing transaction", err))
 	}
 	t.open = false
 	t.metrics.transactions.WithLabelValues("committed").Inc()
 	for reason, n := range t.rejected {
 		t.metrics.dlq.WithLabelValues(string(reason)).Add(float64(n))
 	}
+	committed := t.pending - t.dlq
 	t.forget()
-	return nil
+	return committed, nil
 }
 
 // forget drops the counts of the transaction that ended.

@@ -97,8 +97,8 @@ func TestRejectedRecordsCountOnCommit(t *testing.T) {
 	if txn.pending != 2 || txn.dlq != 2 {
 		t.Fatalf("open transaction: pending %d, dlq %d; want 2, 2", txn.pending, txn.dlq)
 	}
-	if err := txn.commit(ctx, nil); err != nil {
-		t.Fatal(err)
+	if committed, err := txn.commit(ctx, nil); err != nil || committed != 0 {
+		t.Fatalf("commit: %d records besides DLQ records, %v; want 0, nil", committed, err)
 	}
 	if a, b := counted(); a != 2 || b != 1 {
 		t.Fatalf("after the commit: invalid-json %v, missing-isin %v; want 2, 1", a, b)
@@ -122,7 +122,7 @@ func TestRejectedRecordsCountOnCommit(t *testing.T) {
 	if err := txn.begin(); err != nil { // the next transaction, with nothing rejected
 		t.Fatal(err)
 	}
-	if err := txn.commit(ctx, nil); err != nil {
+	if _, err := txn.commit(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if a, b := counted(); a != 2 || b != 1 {
