@@ -139,14 +139,21 @@ func newProbe(t *testing.T, k *testkit.Kafka, group, topic string, partitions in
 	return pr
 }
 
-// PerPartition returns the committed offsets, -1 where none. It returns an
-// error rather than failing, so that it can be polled while the broker is down.
-func (pr *offsetProbe) PerPartition() ([]int64, error) {
+// committed reads the group's committed offsets and their metadata: none
+// while the group does not exist yet. It returns an error rather than
+// failing, so that it can be polled while the broker is down.
+func (pr *offsetProbe) committed() ([]kafka.TopicPartition, error) {
 	got, err := pr.consumer.Committed(pr.tps, 5000)
 	var kerr kafka.Error
 	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrGroupIDNotFound {
-		got, err = nil, nil
+		return nil, nil
 	}
+	return got, err
+}
+
+// PerPartition returns the committed offsets, -1 where none.
+func (pr *offsetProbe) PerPartition() ([]int64, error) {
+	got, err := pr.committed()
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +189,7 @@ func (pr *offsetProbe) Total() (int64, error) {
 // unlike the committed offsets, it does not wait for the last windows to
 // close by wall clock).
 func (pr *offsetProbe) Processed() (int64, error) {
-	got, err := pr.consumer.Committed(pr.tps, 5000)
-	var kerr kafka.Error
-	if errors.As(err, &kerr) && kerr.Code() == kafka.ErrGroupIDNotFound {
-		return 0, nil
-	}
+	got, err := pr.committed()
 	if err != nil {
 		return 0, err
 	}
