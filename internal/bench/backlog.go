@@ -131,10 +131,7 @@ func (e *env) aggregatorDrain(ctx context.Context, b *tradeBacklog, profile stri
 	w, err := e.watchDrain(ctx, agg, b.topic, b.ends, float64(b.wantEmitted), drainTimeout(b.records))
 	stopProfile()
 	<-profiled
-	if err != nil {
-		return w, err
-	}
-	return w, nil
+	return w, err
 }
 
 func (e *env) drainBacklog(ctx context.Context, n int64) ([]Row, error) {
