@@ -17,7 +17,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			t.Errorf("metadata %q is %d bytes", meta, len(meta))
 		}
 		got, err := decodeCheckpoint(cp.Offset, meta)
-		if err != nil || got != cp {
+		if err != nil || !got.Equal(cp) {
 			t.Fatalf("decode(%q) = %+v, %v; want %+v", meta, got, err, cp)
 		}
 	}

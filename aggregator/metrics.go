@@ -24,6 +24,9 @@ type metrics struct {
 	openISINs     prometheus.Gauge
 	assigned      prometheus.Gauge
 	repartitioned prometheus.Counter
+	// markersWritten and markersRead count progress markers (input.repartition).
+	markersWritten prometheus.Counter
+	markersRead    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -53,9 +56,13 @@ func newMetrics() *metrics {
 			Help: "Input partitions assigned to this instance."}),
 		repartitioned: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "records_repartitioned_total",
 			Help: "Raw records re-keyed by ISIN into the repartition topic (input.repartition), in committed transactions."}),
+		markersWritten: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "progress_markers_written_total",
+			Help: "Progress markers written to the repartition topic (input.repartition), in committed transactions."}),
+		markersRead: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "progress_markers_read_total",
+			Help: "Progress markers read from the repartition topic (input.repartition), including replays."}),
 	}
 	m.registry.MustRegister(m.consumed, m.replayed, m.emitted, m.windowsClosed, m.late, m.dlq, m.transactions,
-		m.emissionDelay, m.openISINs, m.assigned, m.repartitioned,
+		m.emissionDelay, m.openISINs, m.assigned, m.repartitioned, m.markersWritten, m.markersRead,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memtune.MallocCollector())
 	for _, r := range trade.Reasons {
 		m.dlq.WithLabelValues(string(r))

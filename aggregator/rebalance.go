@@ -70,7 +70,7 @@ func (s *windowStage) restore(parts []kafka.TopicPartition) ([]kafka.TopicPartit
 		if tp.Error != nil {
 			return nil, fmt.Errorf("%w: committed offset of partition %d: %v", errFatal, tp.Partition, tp.Error)
 		}
-		ps := &partitionState{id: tp.Partition, next: -1, firstSeen: -1, endSeen: -1}
+		ps := &partitionState{id: tp.Partition, next: -1, firstSeen: -1, end: newPartitionEnd()}
 		from := tp
 		from.Metadata = nil
 		if tp.Offset >= 0 {

@@ -347,10 +347,11 @@ func (s *Service) newWindowStage(ctx context.Context, topic string) (*windowStag
 		consumer:    consumer,
 		txn:         txn,
 		parser:      s.parser(),
-		window:      window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace, IdleTimeout: s.cfg.Window.IdleTimeout},
+		window:      window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace, IdleTimeout: s.cfg.Window.IdleTimeout, Upstream: s.cfg.Input.Repartition},
 		outputTopic: s.cfg.Output.Topic,
 		dlqTopic:    s.cfg.DLQ.Topic,
 		partitions:  map[int32]*partitionState{},
+		rawEnds:     map[int32]int64{},
 		ready:       s.ready,
 	}, cleanup, nil
 }
@@ -370,6 +371,6 @@ func (s *Service) newRepartitionStage(ctx context.Context) (*repartitionStage, f
 		rawTopic:   s.cfg.Input.Topic,
 		keyedTopic: s.cfg.RepartitionTopic(),
 		dlqTopic:   s.cfg.DLQ.Topic,
-		next:       map[int32]int64{},
+		sources:    map[int32]*rawSource{},
 	}, cleanup, nil
 }

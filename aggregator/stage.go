@@ -53,6 +53,8 @@ type windowStage struct {
 	// drainingCheckedAt and wasDraining cache draining's answer.
 	drainingCheckedAt time.Time
 	wasDraining       bool
+	// rawEnds caches rawAtEnd's answers for one closeIdle pass.
+	rawEnds map[int32]int64
 
 	ready *readiness
 }
@@ -67,16 +69,11 @@ type partitionState struct {
 	// firstSeen is the first offset read when there was no committed offset;
 	// a rewind with nothing committed goes back there.
 	firstSeen int64
-	// endSeen is the end offset the consumer last reported reaching
-	// (PartitionEOF), or -1.
-	endSeen int64
-	// unobserved is set while the partition's leader may have been
-	// unreachable (every broker was down, or an end-offset query failed):
-	// until it answers again the partition cannot be seen quiet, and from
-	// then its idle timeout starts afresh.
-	unobserved bool
-	committed  window.Checkpoint
-	dirty      bool
+	// end follows whether the partition is at its end, for wall-clock
+	// closing.
+	end       partitionEnd
+	committed window.Checkpoint
+	dirty     bool
 }
 
 // readiness is what /readyz reports, updated by the service's goroutines.
@@ -198,7 +195,7 @@ func (s *windowStage) loop(ctx context.Context) error {
 		case kafka.PartitionEOF:
 			if ps := s.partitions[e.Partition]; ps != nil && e.Topic != nil && *e.Topic == s.topic {
 				ps.engine.MarkCaughtUp()
-				ps.endSeen = int64(e.Offset)
+				ps.end.reached(int64(e.Offset))
 			}
 			quiet = true
 		case kafka.Error:
@@ -235,12 +232,15 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 		return nil // a record fetched before its partition was revoked
 	}
 	s.ready.kafkaAnswered()
-	s.metrics.consumed.Inc()
-	ps.unobserved = false // fetched: reachable, and the record restarts the idle timeout
+	ps.end.fetched() // reachable, and the record restarts the idle timeout
 	offset := int64(msg.TopicPartition.Offset)
 	if ps.firstSeen < 0 {
 		ps.firstSeen = offset
 	}
+	if s.window.Upstream && IsProgressMarker(msg) {
+		return s.handleMarker(ps, msg, offset)
+	}
+	s.metrics.consumed.Inc()
 	replay := ps.engine.IsReplay(offset)
 	if replay {
 		s.metrics.replayed.Inc()
@@ -257,11 +257,35 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 			return err
 		}
 	case rej == nil:
-		outcome := ps.engine.Add(window.Record{ISIN: id, EventTime: eventTime, Offset: offset, Value: msg.Value}, now)
+		record := window.Record{ISIN: id, EventTime: eventTime, Offset: offset, Value: msg.Value}
+		if s.window.Upstream {
+			record.Source, record.Stamp = copiedFrom(msg.Headers)
+		}
+		outcome := ps.engine.Add(record, now)
 		if outcome == window.Late {
 			s.metrics.late.Inc()
 		}
 	}
+	ps.next = offset + 1
+	ps.dirty = true
+	if ps.engine.HasClosed() {
+		return s.emit(ps)
+	}
+	return nil
+}
+
+// handleMarker applies a progress marker of the repartition topic to its
+// partition. An unreadable one (written by something else) is skipped with
+// a warning: it cannot hold anything back that later markers will not
+// release.
+func (s *windowStage) handleMarker(ps *partitionState, msg *kafka.Message, offset int64) error {
+	s.metrics.markersRead.Inc()
+	sources, progress, err := DecodeProgressMarker(msg)
+	if err != nil {
+		s.logger.Warn("skipping unreadable progress marker", "partition", ps.id, "offset", offset, "err", err)
+		progress = nil
+	}
+	ps.engine.Mark(progress, sources, offset)
 	ps.next = offset + 1
 	ps.dirty = true
 	if ps.engine.HasClosed() {
@@ -289,11 +313,19 @@ func (s *windowStage) emit(ps *partitionState) error {
 	return nil
 }
 
-// closeIdle closes, by wall clock, the windows of quiet partitions.
+// closeIdle closes, by wall clock, the windows of quiet partitions, or with
+// input.repartition the windows only quiet sources hold open.
 func (s *windowStage) closeIdle(now time.Time) error {
 	open := 0
+	clear(s.rawEnds)
 	for p, ps := range s.partitions {
-		if ps.engine.IdleCloseDue(now) && s.stillAtEnd(p, ps) && ps.engine.CloseIdle(now) {
+		var closed bool
+		if s.window.Upstream {
+			closed = ps.engine.CloseQuiet(now, s.rawAtEnd)
+		} else {
+			closed = ps.engine.IdleCloseDue(now) && s.stillAtEnd(p, ps) && ps.engine.CloseIdle(now)
+		}
+		if closed {
 			ps.dirty = true
 			if err := s.emit(ps); err != nil {
 				return err
@@ -310,33 +342,44 @@ func (s *windowStage) closeIdle(now time.Time) error {
 const endQueryTimeout = time.Second
 
 // stillAtEnd asks the broker whether the partition still ends where the
-// consumer last reached its end. Silence alone does not prove that: while a
-// rebalance is under way librdkafka may stop delivering records of the
-// partitions it keeps for a second or more, records that are already in the
-// log and must not be made late by a wall-clock close.
+// consumer last reached its end (see partitionEnd).
 func (s *windowStage) stillAtEnd(partition int32, ps *partitionState) bool {
-	if ps.endSeen < 0 {
-		return false
-	}
-	_, end, err := s.consumer.QueryWatermarkOffsets(s.topic, partition, int(endQueryTimeout.Milliseconds()))
-	if err != nil {
-		s.logger.Debug("end offset query failed; not closing by wall clock yet", "partition", partition, "err", err)
-		ps.unobserved = true
-		return false
-	}
-	if ps.unobserved {
-		// The leader answers again. Producers that buffered records while
-		// it was away are delivering them now: give them the idle timeout.
-		ps.unobserved = false
+	switch ps.end.confirm(func() (int64, error) { return s.endOffset(s.topic, partition) }) {
+	case endReachableAgain:
 		ps.engine.RestartIdle(time.Now())
 		s.logger.Info("partition reachable again; wall-clock closing resumes after the idle timeout", "partition", partition, "idle_timeout", s.cfg.Window.IdleTimeout)
-		return false
-	}
-	if end > ps.endSeen {
+	case endBehind:
 		ps.engine.MarkBehind()
-		return false
+	case endAtEnd:
+		return true
 	}
-	return true
+	return false
+}
+
+// rawAtEnd reports whether a raw partition the repartition stage announced
+// idle at offset still ends there, so that nothing of it waits to be
+// copied. The answer is kept for the rest of one closeIdle pass, which asks
+// for each partition of the repartition topic.
+func (s *windowStage) rawAtEnd(source int32, offset int64) bool {
+	end, asked := s.rawEnds[source]
+	if !asked {
+		var err error
+		if end, err = s.endOffset(s.cfg.Input.Topic, source); err != nil {
+			end = -1
+		}
+		s.rawEnds[source] = end
+	}
+	return end == offset
+}
+
+// endOffset asks the broker for a partition's end offset (the last stable
+// offset, as the consumer reads read_committed).
+func (s *windowStage) endOffset(topic string, partition int32) (int64, error) {
+	_, end, err := s.consumer.QueryWatermarkOffsets(topic, partition, int(endQueryTimeout.Milliseconds()))
+	if err != nil {
+		s.logger.Debug("end offset query failed", "topic", topic, "partition", partition, "err", err)
+	}
+	return end, err
 }
 
 // offsetsOnlyInterval is how often progress is committed when no output or
@@ -447,7 +490,7 @@ func (s *windowStage) offsets() ([]kafka.TopicPartition, map[int32]window.Checkp
 			continue
 		}
 		cp := ps.engine.Checkpoint(ps.next)
-		if cp == ps.committed {
+		if cp.Equal(ps.committed) {
 			continue
 		}
 		meta := encodeCheckpoint(cp)
@@ -511,7 +554,7 @@ func (s *windowStage) handleError(e kafka.Error) error {
 	s.ready.noteKafkaError(e)
 	if e.Code() == kafka.ErrAllBrokersDown {
 		for _, ps := range s.partitions {
-			ps.unobserved = true
+			ps.end.brokersDown()
 		}
 	}
 	s.logger.Warn("kafka consumer error", "err", e, "code", e.Code().String())

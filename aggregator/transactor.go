@@ -35,6 +35,8 @@ type transactor struct {
 	open    bool
 	began   time.Time
 	pending int // messages produced in the open transaction
+	// control counts the progress markers among them.
+	control int
 	// dlq counts the DLQ records among them, and rejected the input records
 	// rejected since the last commit, by dlq-reason (with a DLQ record or,
 	// without a DLQ topic, none): dlq_records_total takes them when a commit
@@ -96,6 +98,16 @@ func (t *transactor) produce(msg *kafka.Message) error {
 	}
 }
 
+// produceControl adds a record that is neither output nor DLQ (a progress
+// marker) to the transaction; commit does not count it.
+func (t *transactor) produceControl(msg *kafka.Message) error {
+	if err := t.produce(msg); err != nil {
+		return err
+	}
+	t.control++
+	return nil
+}
+
 // reject counts a rejected input record for dlq_records_total, which takes
 // it when the transaction commits, and adds its DLQ record (unless nil) to
 // the transaction.
@@ -114,7 +126,8 @@ func (t *transactor) reject(reason trade.Reason, dlq *kafka.Message) error {
 }
 
 // commit sends offsets to the open transaction (opening one if needed) and
-// commits it, returning how many records it committed besides DLQ records.
+// commits it, returning how many records it committed besides DLQ records
+// and progress markers.
 // It returns errAborted after aborting on an abortable error, an
 // errFatal-wrapped error when the producer is unusable, or nil.
 func (t *transactor) commit(ctx context.Context, offsets []kafka.TopicPartition) (int, error) {
@@ -146,14 +159,14 @@ func (t *transactor) commit(ctx context.Context, offsets []kafka.TopicPartition)
 	for reason, n := range t.rejected {
 		t.metrics.dlq.WithLabelValues(string(reason)).Add(float64(n))
 	}
-	committed := t.pending - t.dlq
+	committed := t.pending - t.dlq - t.control
 	t.forget()
 	return committed, nil
 }
 
 // forget drops the counts of the transaction that ended.
 func (t *transactor) forget() {
-	t.pending, t.dlq = 0, 0
+	t.pending, t.dlq, t.control = 0, 0, 0
 	clear(t.rejected)
 }
 

@@ -19,6 +19,10 @@ type Config struct {
 	// IdleTimeout is how long a caught-up partition must see no record before
 	// its windows close by wall clock.
 	IdleTimeout time.Duration
+	// Upstream says the partitions are fed by the sources of a repartition
+	// stage (see Progress): windows close on the sources' watermarks and
+	// quiet sources, not on the partition's own records.
+	Upstream bool
 }
 
 // Start returns the start of the window holding event time t (ms).

@@ -25,6 +25,14 @@ type Record struct {
 	// Value is the trade's original bytes, emitted unchanged. The engine keeps
 	// a reference; the caller must not reuse the slice.
 	Value []byte
+	// Source and Stamp are set for a record copied by the repartition stage
+	// (Config.Upstream): the raw partition it came from, and that source's
+	// watermark when it was copied, or NoTime. A record whose window ended
+	// (plus grace) at or before its stamp is late, as it would have been in
+	// its source. Both are ignored without Config.Upstream; with it, a
+	// record that carries neither has Source -1 and Stamp NoTime.
+	Source int32
+	Stamp  int64
 }
 
 // Latest is the chosen trade of one ISIN in a closed window.
@@ -77,6 +85,15 @@ type Checkpoint struct {
 	ClosedThrough int64
 	// Watermark is the greatest event time of valid records seen.
 	Watermark int64
+	// Sources is what the partition knows of its sources (Config.Upstream),
+	// indexed by raw partition; nil otherwise.
+	Sources []SourceCheckpoint
+}
+
+// Equal reports whether c and o are the same checkpoint.
+func (c Checkpoint) Equal(o Checkpoint) bool {
+	return c.Offset == o.Offset && c.ProcessedThrough == o.ProcessedThrough && c.ClosedThrough == o.ClosedThrough &&
+		c.Watermark == o.Watermark && equalSources(c.Sources, o.Sources)
 }
 
 // NoTime marks an unset watermark or closed-through boundary.
@@ -154,6 +171,9 @@ type Partition struct {
 	// recordWindow and closingWindow spare Add its divisions: the window of
 	// the last record, and the one the watermark minus grace falls in.
 	recordWindow, closingWindow windowCache
+
+	// upstream tracks the sources' progress (Config.Upstream); nil otherwise.
+	upstream *sources
 }
 
 // NewPartition returns the state of a partition with no history.
@@ -165,7 +185,7 @@ func NewPartition(cfg Config, now time.Time) *Partition {
 // replays records from cp.Offset; those below cp.ProcessedThrough rebuild the
 // open windows without being treated as new.
 func Restore(cfg Config, cp Checkpoint, now time.Time) *Partition {
-	return &Partition{
+	p := &Partition{
 		cfg:             cfg,
 		watermark:       cp.Watermark,
 		closedThrough:   cp.ClosedThrough,
@@ -174,6 +194,11 @@ func Restore(cfg Config, cp Checkpoint, now time.Time) *Partition {
 		next:            cp.Offset,
 		lastRecordAt:    now,
 	}
+	if cfg.Upstream {
+		p.upstream = &sources{}
+		p.upstream.restore(cp.Sources)
+	}
+	return p
 }
 
 // IsReplay reports whether the record at offset was already processed before
@@ -198,7 +223,16 @@ func (p *Partition) Add(r Record, now time.Time) Outcome {
 	if r.EventTime > p.watermark {
 		p.watermark = r.EventTime
 	}
-	if end <= p.closedThrough {
+	lateAtSource := false
+	if p.upstream != nil {
+		if !replay {
+			// A replayed record's progress is in the checkpoint already,
+			// with whatever the markers after it said.
+			p.upstream.observe(r.Source, r.EventTime, r.Stamp)
+		}
+		lateAtSource = r.Stamp != NoTime && end+p.cfg.Grace.Milliseconds() <= r.Stamp
+	}
+	if end <= p.closedThrough || lateAtSource {
 		if replay {
 			return Replayed
 		}
@@ -234,12 +268,18 @@ func (p *Partition) window(end int64) *openWindow {
 	return w
 }
 
+// closeByWatermark closes the open windows the watermark has passed: the
+// partition's own, or with sources the least of theirs.
 func (p *Partition) closeByWatermark() {
-	if p.watermark == NoTime || len(p.open) == 0 {
+	watermark := p.watermark
+	if p.upstream != nil {
+		watermark = p.upstream.watermark()
+	}
+	if watermark == NoTime || len(p.open) == 0 {
 		return
 	}
-	// p.cfg.closedThroughAt(p.watermark), through the cache.
-	through := p.closingWindow.startOf(p.cfg, p.watermark-p.cfg.Grace.Milliseconds())
+	// p.cfg.closedThroughAt(watermark), through the cache.
+	through := p.closingWindow.startOf(p.cfg, watermark-p.cfg.Grace.Milliseconds())
 	if through > p.closedThrough {
 		p.closedThrough = through
 	}
@@ -301,9 +341,14 @@ func (p *Partition) CloseIdle(now time.Time) bool {
 	if !p.IdleCloseDue(now) {
 		return false
 	}
-	through := p.cfg.closedThroughAt(now.UnixMilli())
-	// Close only the windows that exist: a record that arrives later for an
-	// empty window in between is not late, just as on a replay.
+	p.closeExisting(p.cfg.closedThroughAt(now.UnixMilli()))
+	return true
+}
+
+// closeExisting closes, by wall clock, the open windows ending at or before
+// through. Only the windows that exist close: a record that arrives later
+// for an empty window in between is not late, just as on a replay.
+func (p *Partition) closeExisting(through int64) {
 	last := through
 	for i := len(p.open) - 1; i >= 0; i-- {
 		if p.open[i].end <= through {
@@ -315,7 +360,6 @@ func (p *Partition) CloseIdle(now time.Time) bool {
 		p.closedThrough = last
 	}
 	p.closeThrough(last, true)
-	return true
 }
 
 // TakeClosed returns the windows closed since the last call, oldest first, and
@@ -341,7 +385,11 @@ func (p *Partition) Checkpoint(next int64) Checkpoint {
 			offset = w.firstOffset
 		}
 	}
-	return Checkpoint{Offset: offset, ProcessedThrough: next, ClosedThrough: p.closedThrough, Watermark: p.watermark}
+	cp := Checkpoint{Offset: offset, ProcessedThrough: next, ClosedThrough: p.closedThrough, Watermark: p.watermark}
+	if p.upstream != nil {
+		cp.Sources = p.upstream.checkpoint()
+	}
+	return cp
 }
 
 // OpenISINs is the number of (ISIN, window) entries held in open windows.

@@ -224,7 +224,7 @@ func TestCheckpointOffsetIsEarliestOpen(t *testing.T) {
 	p.Add(Record{ISIN: hynix, EventTime: base + 2200, Offset: 12}, t0)
 	cp := p.Checkpoint(13)
 	want := Checkpoint{Offset: 11, ProcessedThrough: 13, ClosedThrough: base + 2000, Watermark: base + 2200}
-	if cp != want {
+	if !cp.Equal(want) {
 		t.Fatalf("checkpoint %+v, want %+v", cp, want)
 	}
 	if p.OpenISINs() != 1 {
