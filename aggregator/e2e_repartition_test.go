@@ -134,6 +134,91 @@ func TestE2ERepartitionBacklog(t *testing.T) {
 	compare(t, want, h.collect(-1, 10*time.Second))
 }
 
+// A raw partition announced idle holds its windows open again as soon as
+// records are waiting in it, even while no repartition stage copies them: an
+// aggregator killed after the raw partitions went idle, with trades produced
+// before it is restarted, still counts them in their window when it comes
+// back after the window's end.
+func TestE2ERepartitionRawBacklogHoldsQuietClose(t *testing.T) {
+	h := newHarness(t, 2)
+	h.size = 12 * time.Second
+	h.extraArgs = []string{"--input.repartition=true"}
+	size := h.size.Milliseconds()
+	var logs testkit.SyncBuffer
+	first := h.startProcess(&logs)
+	waitIdleMarkers(t, h, nil, 30*time.Second) // started, and caught up
+	// Start half a second into a window, so that all of the below happens
+	// inside it.
+	windowStart := (time.Now().UnixMilli()/size + 1) * size
+	time.Sleep(time.Until(time.UnixMilli(windowStart + 500)))
+	batch := func(seed int64) []testkit.Record {
+		records := untie(trades(seed, 20, 10, time.Now(), time.Millisecond, 0))
+		for i := range records {
+			records[i].Key = []byte(fmt.Sprintf("order-%d-%d", seed, i))
+		}
+		return records
+	}
+	raw := keyedByISIN(h.produce(batch(1)))
+	waitIdleMarkers(t, h, raw, 10*time.Second)
+	t.Logf("raw partitions idle again %v into the window", time.Since(time.UnixMilli(windowStart)).Round(time.Millisecond))
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	raw = append(raw, keyedByISIN(h.produce(batch(2)))...)
+	if end := time.UnixMilli(windowStart + size); time.Now().After(end) {
+		t.Fatalf("the window ended before the second batch was produced; the scenario tested nothing")
+	}
+	time.Sleep(time.Until(time.UnixMilli(windowStart + size + 1000)))
+	second := h.startProcess(&logs)
+	want, late := expected(raw, h.size, h.grace)
+	if late != 0 {
+		t.Fatalf("test data has %d late records", late)
+	}
+	got := h.collect(len(want), 30*time.Second)
+	_ = second.Process.Signal(syscall.SIGTERM)
+	_ = second.Wait()
+	compare(t, want, got)
+	t.Logf("%d trades, %d output records, exact: the trades produced while no aggregator ran were waited for", len(raw), len(got))
+}
+
+// waitIdleMarkers waits until the repartition topic holds a marker saying
+// each raw partition is idle, past the records of copied.
+func waitIdleMarkers(t *testing.T, h *harness, copied []sent, timeout time.Duration) {
+	t.Helper()
+	past := map[int32]int64{}
+	for _, r := range copied {
+		past[r.partition] = max(past[r.partition], r.offset+1)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		idle := map[int32]bool{}
+		for _, m := range h.kafka.ReadCommitted(t, h.input+"-by-isin", -1, 200*time.Millisecond, 5*time.Second) {
+			if !aggregator.IsProgressMarker(m) {
+				continue
+			}
+			_, progress, err := aggregator.DecodeProgressMarker(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range progress {
+				idle[p.Source] = p.Idle && p.Offset >= past[p.Source]
+			}
+		}
+		all := len(idle) == h.partitions
+		for _, i := range idle {
+			all = all && i
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("raw partitions not announced idle within %v: %v", timeout, idle)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // checkRepartitionTopic reads <input>-by-isin and checks that every valid raw
 // record was copied exactly once, keyed by its ISIN, with where it came
 // from, and that progress markers reached every partition.
