@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/aggregator"
+	"tickcompact/aggregator/progress"
 	"tickcompact/internal/testkit"
 )
 
@@ -194,10 +194,10 @@ func waitIdleMarkers(t *testing.T, h *harness, copied []sent, timeout time.Durat
 	for {
 		idle := map[int32]bool{}
 		for _, m := range h.kafka.ReadCommitted(t, h.input+"-by-isin", -1, 200*time.Millisecond, 5*time.Second) {
-			if !aggregator.IsProgressMarker(m) {
+			if !progress.IsMarker(m) {
 				continue
 			}
-			_, progress, err := aggregator.DecodeProgressMarker(m)
+			_, progress, err := progress.DecodeMarker(m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -240,15 +240,15 @@ func checkRepartitionTopic(t *testing.T, h *harness, raw []sent) {
 		clear(copied)
 		clear(markers)
 		for _, m := range h.kafka.ReadCommitted(t, topic, -1, time.Second, 30*time.Second) {
-			if aggregator.IsProgressMarker(m) {
-				if _, _, err := aggregator.DecodeProgressMarker(m); err != nil {
+			if progress.IsMarker(m) {
+				if _, _, err := progress.DecodeMarker(m); err != nil {
 					t.Fatalf("%s partition %d offset %d: %v", topic, m.TopicPartition.Partition, m.TopicPartition.Offset, err)
 				}
 				markers[m.TopicPartition.Partition]++
 				continue
 			}
-			rp, err1 := strconv.ParseInt(testkit.Header(m, aggregator.HeaderRawPartition), 10, 32)
-			ro, err2 := strconv.ParseInt(testkit.Header(m, aggregator.HeaderRawOffset), 10, 64)
+			rp, err1 := strconv.ParseInt(testkit.Header(m, progress.HeaderRawPartition), 10, 32)
+			ro, err2 := strconv.ParseInt(testkit.Header(m, progress.HeaderRawOffset), 10, 64)
 			if err1 != nil || err2 != nil {
 				t.Fatalf("%s record without its raw position: %v", topic, m.Headers)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/aggregator/progress"
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
 )
@@ -216,10 +217,10 @@ func (s *repartitionStage) handle(msg *kafka.Message) error {
 	headers := make([]kafka.Header, len(msg.Headers), len(msg.Headers)+3)
 	copy(headers, msg.Headers)
 	headers = append(headers,
-		kafka.Header{Key: HeaderRawPartition, Value: strconv.AppendInt(nil, int64(partition), 10)},
-		kafka.Header{Key: HeaderRawOffset, Value: strconv.AppendInt(nil, offset, 10)})
+		kafka.Header{Key: progress.HeaderRawPartition, Value: strconv.AppendInt(nil, int64(partition), 10)},
+		kafka.Header{Key: progress.HeaderRawOffset, Value: strconv.AppendInt(nil, offset, 10)})
 	if src.watermark != window.NoTime {
-		headers = append(headers, kafka.Header{Key: HeaderRawWatermark, Value: strconv.AppendInt(nil, src.watermark, 10)})
+		headers = append(headers, kafka.Header{Key: progress.HeaderRawWatermark, Value: strconv.AppendInt(nil, src.watermark, 10)})
 	}
 	src.watermark = max(src.watermark, eventTime)
 	return s.txn.produce(&kafka.Message{
@@ -265,18 +266,18 @@ func (s *repartitionStage) announcing() bool {
 // partitions whose progress changed, and their offsets and watermarks.
 func (s *repartitionStage) commit(ctx context.Context) error {
 	var tps []kafka.TopicPartition
-	var progress []window.Progress
+	var changed []window.Progress
 	for p, src := range s.sources {
 		if src.announce {
-			progress = append(progress, src.progress(p))
+			changed = append(changed, src.progress(p))
 		}
 		if src.next >= 0 {
 			meta := encodeSourceCheckpoint(src.watermark)
 			tps = append(tps, kafka.TopicPartition{Topic: &s.rawTopic, Partition: p, Offset: kafka.Offset(src.next), Metadata: &meta})
 		}
 	}
-	if len(progress) > 0 {
-		markers, err := progressMarkers(&s.keyedTopic, s.keyedCount, s.rawCount, progress)
+	if len(changed) > 0 {
+		markers, err := progress.Markers(&s.keyedTopic, s.keyedCount, s.rawCount, changed)
 		if err != nil {
 			return fmt.Errorf("%w: repartition: encoding progress marker: %v", errFatal, err)
 		}
@@ -294,10 +295,10 @@ func (s *repartitionStage) commit(ctx context.Context) error {
 		return err
 	}
 	s.metrics.repartitioned.Add(float64(rekeyed))
-	if len(progress) > 0 {
+	if len(changed) > 0 {
 		s.metrics.markersWritten.Add(float64(s.keyedCount))
 	}
-	for _, p := range progress {
+	for _, p := range changed {
 		if src := s.sources[p.Source]; src != nil {
 			src.announce = false
 		}

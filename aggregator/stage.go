@@ -11,6 +11,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/aggregator/progress"
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
 	"tickcompact/internal/kafkaclient"
@@ -237,7 +238,7 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 	if ps.firstSeen < 0 {
 		ps.firstSeen = offset
 	}
-	if s.window.Upstream && IsProgressMarker(msg) {
+	if s.window.Upstream && progress.IsMarker(msg) {
 		return s.handleMarker(ps, msg, offset)
 	}
 	s.metrics.consumed.Inc()
@@ -259,7 +260,7 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 	case rej == nil:
 		record := window.Record{ISIN: id, EventTime: eventTime, Offset: offset, Value: msg.Value}
 		if s.window.Upstream {
-			record.Source, record.Stamp = copiedFrom(msg.Headers)
+			record.Source, record.Stamp = progress.CopiedFrom(msg.Headers)
 		}
 		outcome := ps.engine.Add(record, now)
 		if outcome == window.Late {
@@ -280,12 +281,12 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 // release.
 func (s *windowStage) handleMarker(ps *partitionState, msg *kafka.Message, offset int64) error {
 	s.metrics.markersRead.Inc()
-	sources, progress, err := DecodeProgressMarker(msg)
+	sources, changed, err := progress.DecodeMarker(msg)
 	if err != nil {
 		s.logger.Warn("skipping unreadable progress marker", "partition", ps.id, "offset", offset, "err", err)
-		progress = nil
+		changed = nil
 	}
-	ps.engine.Mark(progress, sources, offset)
+	ps.engine.Mark(changed, sources, offset)
 	ps.next = offset + 1
 	ps.dirty = true
 	if ps.engine.HasClosed() {

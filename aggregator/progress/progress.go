@@ -1,4 +1,11 @@
-package aggregator
+// Package progress is the format of the records of the repartition topic
+// (<input>-by-isin, written and read by the aggregator with
+// input.repartition): each copied trade carries where in the raw topic it
+// came from and how far event time had got there, and progress markers say
+// how far each raw partition has been copied. The window stage and
+// cmd/verify read it; see window.Progress for what the window stage does
+// with it.
+package progress
 
 import (
 	"encoding/json"
@@ -26,7 +33,7 @@ const (
 	// partition's own order, as in a topic keyed by ISIN.
 	HeaderRawWatermark = "raw-watermark"
 	// HeaderProgress marks a progress marker: a record of the repartition
-	// topic with no key whose value (ProgressMarker, JSON) says how far the
+	// topic with no key whose value (Marker, JSON) says how far the
 	// raw partitions have been copied. The repartition stage writes one to
 	// every partition of the repartition topic in each transaction that
 	// changed a raw partition's progress, after that transaction's records.
@@ -37,8 +44,8 @@ const (
 // progressMarkerVersion is the value of HeaderProgress.
 const progressMarkerVersion = "1"
 
-// ProgressMarker is the value of a progress marker record.
-type ProgressMarker struct {
+// Marker is the value of a progress marker record.
+type Marker struct {
 	// Sources is the raw topic's partition count: the window stage waits
 	// for progress from every one of them.
 	Sources int `json:"sources"`
@@ -60,10 +67,10 @@ type MarkerProgress struct {
 	Idle bool `json:"idle"`
 }
 
-// progressMarkers returns the marker records announcing progress to each of
-// a repartition topic's partitions.
-func progressMarkers(topic *string, partitions int, sources int, progress []window.Progress) ([]*kafka.Message, error) {
-	marker := ProgressMarker{Sources: sources, Progress: make([]MarkerProgress, len(progress))}
+// Markers returns the marker records announcing progress to each of a
+// repartition topic's partitions.
+func Markers(topic *string, partitions int, sources int, progress []window.Progress) ([]*kafka.Message, error) {
+	marker := Marker{Sources: sources, Progress: make([]MarkerProgress, len(progress))}
 	for i, p := range progress {
 		marker.Progress[i] = MarkerProgress{Partition: p.Source, Offset: p.Offset, Idle: p.Idle}
 		if p.Watermark != window.NoTime {
@@ -87,28 +94,28 @@ func progressMarkers(topic *string, partitions int, sources int, progress []wind
 	return msgs, nil
 }
 
-// IsProgressMarker reports whether a record of the repartition topic is a
-// progress marker.
-func IsProgressMarker(msg *kafka.Message) bool {
+// IsMarker reports whether a record of the repartition topic is a progress
+// marker.
+func IsMarker(msg *kafka.Message) bool {
 	return msg.Key == nil && lastHeader(msg.Headers, HeaderProgress) != nil
 }
 
-// errMarker wraps a progress marker that cannot be read.
-var errMarker = errors.New("unreadable progress marker")
+// ErrMarker wraps the error of a progress marker that cannot be read.
+var ErrMarker = errors.New("unreadable progress marker")
 
-// DecodeProgressMarker reads a progress marker's value.
-func DecodeProgressMarker(msg *kafka.Message) (sources int, progress []window.Progress, err error) {
+// DecodeMarker reads a progress marker's value.
+func DecodeMarker(msg *kafka.Message) (sources int, progress []window.Progress, err error) {
 	if v := string(lastHeader(msg.Headers, HeaderProgress)); v != progressMarkerVersion {
-		return 0, nil, fmt.Errorf("%w: version %q", errMarker, v)
+		return 0, nil, fmt.Errorf("%w: version %q", ErrMarker, v)
 	}
-	var marker ProgressMarker
+	var marker Marker
 	if err := json.Unmarshal(msg.Value, &marker); err != nil {
-		return 0, nil, fmt.Errorf("%w: %w", errMarker, err)
+		return 0, nil, fmt.Errorf("%w: %w", ErrMarker, err)
 	}
 	progress = make([]window.Progress, len(marker.Progress))
 	for i, p := range marker.Progress {
 		if p.Partition < 0 || int(p.Partition) >= marker.Sources {
-			return 0, nil, fmt.Errorf("%w: partition %d of %d", errMarker, p.Partition, marker.Sources)
+			return 0, nil, fmt.Errorf("%w: partition %d of %d", ErrMarker, p.Partition, marker.Sources)
 		}
 		progress[i] = window.Progress{Source: p.Partition, Offset: p.Offset, Idle: p.Idle, Watermark: window.NoTime}
 		if p.Watermark != nil {
@@ -118,10 +125,10 @@ func DecodeProgressMarker(msg *kafka.Message) (sources int, progress []window.Pr
 	return marker.Sources, progress, nil
 }
 
-// copiedFrom returns where a record of the repartition topic came from: its
+// CopiedFrom returns where a record of the repartition topic came from: its
 // raw partition and that partition's watermark when it was copied, or -1 and
 // window.NoTime for a record without those headers.
-func copiedFrom(headers []kafka.Header) (source int32, stamp int64) {
+func CopiedFrom(headers []kafka.Header) (source int32, stamp int64) {
 	source, stamp = -1, window.NoTime
 	if v := lastHeader(headers, HeaderRawPartition); v != nil {
 		if p, err := strconv.ParseInt(string(v), 10, 32); err == nil {

@@ -1,4 +1,4 @@
-package aggregator
+package progress
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ func TestProgressMarkerRoundTrip(t *testing.T) {
 		{Source: 0, Watermark: 1_764_000_002_345, Offset: 100},
 		{Source: 2, Watermark: window.NoTime, Offset: 0, Idle: true},
 	}
-	msgs, err := progressMarkers(&topic, 3, 6, progress)
+	msgs, err := Markers(&topic, 3, 6, progress)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,10 +23,10 @@ func TestProgressMarkerRoundTrip(t *testing.T) {
 		t.Fatalf("%d markers for 3 partitions", len(msgs))
 	}
 	for p, m := range msgs {
-		if m.TopicPartition.Partition != int32(p) || !IsProgressMarker(m) {
+		if m.TopicPartition.Partition != int32(p) || !IsMarker(m) {
 			t.Fatalf("marker %d: %+v", p, m)
 		}
-		sources, got, err := DecodeProgressMarker(m)
+		sources, got, err := DecodeMarker(m)
 		if err != nil || sources != 6 || len(got) != 2 || got[0] != progress[0] || got[1] != progress[1] {
 			t.Fatalf("decoded %d %+v %v, want 6 %+v", sources, got, err, progress)
 		}
@@ -48,14 +48,14 @@ func TestProgressMarkerRecognition(t *testing.T) {
 		{"a source beyond the count", kafka.Message{Headers: marker, Value: []byte(`{"sources":1,"progress":[{"partition":1,"offset":3}]}`)}, true, true},
 		{"another version", kafka.Message{Headers: []kafka.Header{{Key: HeaderProgress, Value: []byte("2")}}, Value: []byte(`{}`)}, true, true},
 	} {
-		if got := IsProgressMarker(&c.msg); got != c.is {
+		if got := IsMarker(&c.msg); got != c.is {
 			t.Errorf("%s: IsProgressMarker = %v", c.name, got)
 			continue
 		}
 		if !c.is {
 			continue
 		}
-		if _, _, err := DecodeProgressMarker(&c.msg); (err != nil) != c.error || (err != nil && !errors.Is(err, errMarker)) {
+		if _, _, err := DecodeMarker(&c.msg); (err != nil) != c.error || (err != nil && !errors.Is(err, ErrMarker)) {
 			t.Errorf("%s: DecodeProgressMarker error %v", c.name, err)
 		}
 	}
@@ -81,8 +81,8 @@ func TestCopiedFrom(t *testing.T) {
 		{h(HeaderRawPartition, "9", "x", "y", HeaderRawPartition, "2"), 2, window.NoTime},
 		{h(HeaderRawPartition, "x", HeaderRawWatermark, "y"), -1, window.NoTime},
 	} {
-		if source, stamp := copiedFrom(c.headers); source != c.source || stamp != c.stamp {
-			t.Errorf("copiedFrom(%v) = %d, %d; want %d, %d", c.headers, source, stamp, c.source, c.stamp)
+		if source, stamp := CopiedFrom(c.headers); source != c.source || stamp != c.stamp {
+			t.Errorf("CopiedFrom(%v) = %d, %d; want %d, %d", c.headers, source, stamp, c.source, c.stamp)
 		}
 	}
 }
