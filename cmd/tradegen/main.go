@@ -131,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.opts.MalformedShare, "malformed", 0, "fraction (0..1) of malformed records")
 	fs.BoolVar(&cfg.opts.OpeningSpike, "opening-spike", true, "start with the opening auction and its burst")
 	fs.StringVar(&cfg.opts.ISINField, "isin-field", "isin", "JSON field holding the ISIN")
+	fs.BoolVar(&cfg.opts.Unkeyed, "unkeyed", false, "send records without a key, spread at random over the partitions (a raw topic for the aggregator's input.repartition)")
 	fs.DurationVar(&cfg.opts.FlushTimeout, "flush-timeout", 10*time.Second, "how long to wait for deliveries when stopping")
 	fs.StringArrayVar(&properties, "property", nil, "librdkafka property key=value, passed as-is (repeatable; e.g. security.protocol=SASL_SSL)")
 	fs.BoolVar(&cfg.createTopic, "create-topic", false, "create the topic when it does not exist")

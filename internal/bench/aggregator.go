@@ -26,7 +26,7 @@ type aggregatorRun struct {
 
 // startAggregator runs the aggregator binary on input with defaults for
 // everything but names, grace 0 and the HTTP address.
-func (e *env) startAggregator(ctx context.Context, input string) (*aggregatorRun, error) {
+func (e *env) startAggregator(ctx context.Context, input string, flags ...string) (*aggregatorRun, error) {
 	if e.opts.AggregatorBin == "" {
 		return nil, fmt.Errorf("no aggregator binary (--aggregator-bin)")
 	}
@@ -46,7 +46,7 @@ func (e *env) startAggregator(ctx context.Context, input string) (*aggregatorRun
 	if e.opts.ProfileDir != "" {
 		args = append(args, "--http.pprof=true") // row 5 saves heap profiles
 	}
-	args = append(args, e.opts.AggregatorFlags...)
+	args = append(append(args, flags...), e.opts.AggregatorFlags...)
 	svc, err := startService(ctx, "aggregator", e.opts.AggregatorBin, e.opts.WorkDir, e.perfDir(), e.opts.ServiceEnv, args)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,12 +320,26 @@ func TestGapTracker(t *testing.T) {
 		g.observe(r.p, r.ts)
 	}
 	want := []float64{0.03, 0, 0.1, 2.5, 3, 4}
-	if len(g.gaps) != len(want) {
-		t.Fatalf("gaps %v, want %v", g.gaps, want)
+	got := g.perPartition()
+	if len(got) != len(want) {
+		t.Fatalf("gaps %v, want %v", got, want)
 	}
 	for i := range want {
-		if math.Abs(g.gaps[i]-want[i]) > 1e-9 {
-			t.Fatalf("gaps %v, want %v", g.gaps, want)
+		if math.Abs(got[i]-want[i]) > 1e-9 {
+			t.Fatalf("gaps %v, want %v", got, want)
+		}
+	}
+	// Per window, the last partition to pass its end: 2000 -> 30 ms,
+	// 4000 -> 2,500 ms, 6000 -> 3,000 ms, 8000 -> 4,000 ms.
+	perWindow := g.perWindow()
+	slices.Sort(perWindow)
+	wantWindows := []float64{0.03, 2.5, 3, 4}
+	if len(perWindow) != len(wantWindows) {
+		t.Fatalf("per window %v, want %v", perWindow, wantWindows)
+	}
+	for i := range wantWindows {
+		if math.Abs(perWindow[i]-wantWindows[i]) > 1e-9 {
+			t.Fatalf("per window %v, want %v", perWindow, wantWindows)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // on that record (or by wall clock after window.idle_timeout of silence), so
 // no emission delay of that (partition, window) can be shorter: the rest of
 // the delay is the pipeline's (producer linger, fetch, windowing, commit).
-func (e *env) inputGaps(ctx context.Context, topic string, size time.Duration, from, to time.Time) ([]float64, error) {
+func (e *env) inputGaps(ctx context.Context, topic string, size time.Duration, from, to time.Time) (*gapTracker, error) {
 	cons, err := e.cluster.aggregatorLikeConsumer(uniqueName("gaps"))
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func (e *env) inputGaps(ctx context.Context, topic string, size time.Duration, f
 			}
 		}
 	}
-	return gaps.gaps, nil
+	return gaps, nil
 }
 
 // gapTracker computes inputGaps from a partition's records in offset order.
@@ -55,7 +55,38 @@ type gapTracker struct {
 	// open[p] is the end of partition p's open window: the window of the
 	// greatest timestamp seen (with grace 0 every earlier window is closed).
 	open map[int32]int64
-	gaps []float64
+	gaps []windowGap
+}
+
+// windowGap is the gap of one (partition, window) pair.
+type windowGap struct {
+	end int64   // the window's end, ms
+	gap float64 // seconds
+}
+
+// perPartition returns the gaps of every (partition, window) pair: the floor
+// of a partition that closes its windows on its own records.
+func (g *gapTracker) perPartition() []float64 {
+	out := make([]float64, len(g.gaps))
+	for i, w := range g.gaps {
+		out[i] = w.gap
+	}
+	return out
+}
+
+// perWindow returns, per window, the greatest gap of any partition: the
+// floor of a window that closes only once every partition has passed it
+// (input.repartition, where the partitions are the raw topic's).
+func (g *gapTracker) perWindow() []float64 {
+	last := map[int64]float64{}
+	for _, w := range g.gaps {
+		last[w.end] = max(last[w.end], w.gap)
+	}
+	out := make([]float64, 0, len(last))
+	for _, gap := range last {
+		out = append(out, gap)
+	}
+	return out
 }
 
 func newGapTracker(size time.Duration, from, to time.Time) *gapTracker {
@@ -71,7 +102,7 @@ func (g *gapTracker) observe(p int32, ts int64) {
 		return
 	}
 	if seen && end >= g.from && end <= g.to {
-		g.gaps = append(g.gaps, float64(ts-end)/1000)
+		g.gaps = append(g.gaps, windowGap{end: end, gap: float64(ts-end) / 1000})
 	}
 	g.open[p] = ts - ts%g.size + g.size
 }

@@ -44,6 +44,10 @@ type Options struct {
 	OpeningSpike bool
 	// ISINField is the JSON field holding the ISIN; "" means "isin".
 	ISINField string
+	// Unkeyed makes Produce send the records without a key, so they spread
+	// over the partitions at random, as on a raw topic not keyed by ISIN
+	// (what the aggregator's input.repartition is for).
+	Unkeyed bool
 	// Clock stamps records with the time they are generated; nil means
 	// time.Now. Ignored when Start is set.
 	Clock func() time.Time

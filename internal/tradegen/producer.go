@@ -311,6 +311,9 @@ func produceLoop(ctx context.Context, producer *kafka.Producer, topic string, g 
 			Value:          rec.Value,
 			Timestamp:      rec.Timestamp,
 		}
+		if opts.Unkeyed {
+			msg.Key = nil
+		}
 		for {
 			err := producer.Produce(msg, deliveries)
 			if err == nil {

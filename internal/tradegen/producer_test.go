@@ -93,6 +93,38 @@ func TestProduceToKafka(t *testing.T) {
 		len(records), valid, len(partitionOf), testPartitions)
 }
 
+// Unkeyed records carry no key and spread over the partitions: one ISIN's
+// trades land on several of them.
+func TestProduceUnkeyed(t *testing.T) {
+	brokers := startCluster(t)
+	producer := newTestProducer(t, brokers)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	const n = 2_000
+	if _, err := Produce(ctx, producer, "trades", Options{Seed: 3, Count: n, Instruments: 20, Unkeyed: true}); err != nil {
+		t.Fatal(err)
+	}
+	partitionsOf := map[string]map[int32]bool{}
+	for _, m := range consumeAll(t, ctx, brokers, "trades", n) {
+		if m.Key != nil {
+			t.Fatalf("record with key %q", m.Key)
+		}
+		var trade struct{ ISIN string }
+		if err := json.Unmarshal(m.Value, &trade); err != nil {
+			t.Fatal(err)
+		}
+		if partitionsOf[trade.ISIN] == nil {
+			partitionsOf[trade.ISIN] = map[int32]bool{}
+		}
+		partitionsOf[trade.ISIN][m.TopicPartition.Partition] = true
+	}
+	for isin, parts := range partitionsOf {
+		if len(parts) < 2 {
+			t.Errorf("ISIN %s on %d partition(s); unkeyed records should spread", isin, len(parts))
+		}
+	}
+}
+
 func TestEnsureTopic(t *testing.T) {
 	brokers := startCluster(t)
 	producer := newTestProducer(t, brokers)
