@@ -43,6 +43,7 @@ type repartitionStage struct {
 	rawTopic   string
 	keyedTopic string
 	dlqTopic   string
+	window     window.Config
 	// rawCount and keyedCount are the partition counts of the raw and the
 	// repartition topic: markers announce the first and go to each of the
 	// second.
@@ -50,8 +51,13 @@ type repartitionStage struct {
 
 	sources   map[int32]*rawSource
 	lastCheck time.Time
-	failure   error
-	closing   bool // see windowStage.closing
+	// crossed is set when a raw partition's watermark passed a window's
+	// end (plus grace) in the open transaction: its marker lets windows
+	// close, so live it is committed at once.
+	crossed bool
+	backlog backlogWatch
+	failure error
+	closing bool // see windowStage.closing
 }
 
 // rawSource is the stage's state of one assigned raw partition.
@@ -154,7 +160,6 @@ func (s *repartitionStage) loop(ctx context.Context) error {
 		if s.failure != nil {
 			return s.failure
 		}
-		quiet := false
 		var err error
 		switch e := ev.(type) {
 		case *kafka.Message:
@@ -173,15 +178,13 @@ func (s *repartitionStage) loop(ctx context.Context) error {
 			if src := s.sources[e.Partition]; src != nil && e.Topic != nil && *e.Topic == s.rawTopic {
 				src.end.reached(int64(e.Offset))
 			}
-			quiet = true
-		case nil:
-			quiet = true
 		}
-		if now := time.Now(); err == nil && now.Sub(s.lastCheck) >= idleCheckInterval {
+		now := time.Now()
+		if err == nil && now.Sub(s.lastCheck) >= idleCheckInterval {
 			s.lastCheck = now
 			s.findIdle(now)
 		}
-		if err == nil && (s.txn.open || s.announcing()) && (quiet || time.Since(s.txn.began) >= s.cfg.Output.CommitInterval) {
+		if err == nil && s.shouldCommit(now) {
 			err = s.commit(ctx)
 		}
 		if err != nil {
@@ -222,6 +225,9 @@ func (s *repartitionStage) handle(msg *kafka.Message) error {
 	if src.watermark != window.NoTime {
 		headers = append(headers, kafka.Header{Key: progress.HeaderRawWatermark, Value: strconv.AppendInt(nil, src.watermark, 10)})
 	}
+	if through := s.closedThroughAt(eventTime); through > s.closedThroughAt(src.watermark) {
+		s.crossed = true
+	}
 	src.watermark = max(src.watermark, eventTime)
 	return s.txn.produce(&kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &s.keyedTopic, Partition: kafka.PartitionAny},
@@ -252,10 +258,45 @@ func (s *repartitionStage) findIdle(now time.Time) {
 	}
 }
 
-// announcing reports whether some raw partition's progress awaits a marker.
-func (s *repartitionStage) announcing() bool {
+// shouldCommit says when to end the open transaction. Its progress markers
+// are what lets the window stage close windows, and a transaction costs the
+// loop a few broker round trips, so live it commits as soon as a raw
+// partition passed a window's end (the markers the window stage waits for),
+// and otherwise, or while draining a backlog, every backlogCommitInterval.
+// Idle raw partitions are announced at once.
+func (s *repartitionStage) shouldCommit(now time.Time) bool {
+	if s.announcingIdle() {
+		return true
+	}
+	if !s.txn.open {
+		return false
+	}
+	age := now.Sub(s.txn.began)
+	if age >= backlogCommitInterval(s.cfg) {
+		return true
+	}
+	return s.crossed && !s.backlog.check(now, func(yield func(int32, int64) bool) {
+		for p, src := range s.sources {
+			if !yield(p, src.next) {
+				return
+			}
+		}
+	})
+}
+
+// closedThroughAt is the greatest window end a watermark at t has passed.
+func (s *repartitionStage) closedThroughAt(t int64) int64 {
+	if t == window.NoTime {
+		return window.NoTime
+	}
+	return s.window.Start(t - s.cfg.Window.Grace.Milliseconds())
+}
+
+// announcingIdle reports whether a raw partition went idle since the last
+// marker.
+func (s *repartitionStage) announcingIdle() bool {
 	for _, src := range s.sources {
-		if src.announce {
+		if src.announce && src.idle {
 			return true
 		}
 	}
@@ -290,10 +331,13 @@ func (s *repartitionStage) commit(ctx context.Context) error {
 	if !s.txn.open {
 		return nil
 	}
+	began := time.Now()
 	rekeyed, err := s.txn.commit(ctx, tps)
 	if err != nil {
 		return err
 	}
+	s.crossed = false
+	s.logger.Debug("committed", "records", rekeyed, "markers", len(changed), "took", time.Since(began))
 	s.metrics.repartitioned.Add(float64(rekeyed))
 	if len(changed) > 0 {
 		s.metrics.markersWritten.Add(float64(s.keyedCount))

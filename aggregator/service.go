@@ -342,6 +342,7 @@ func (s *Service) newWindowStage(ctx context.Context, topic string) (*windowStag
 	return &windowStage{
 		cfg:         s.cfg,
 		topic:       topic,
+		backlog:     backlogWatch{consumer: consumer, topic: topic},
 		logger:      s.logger.With("stage", "window"),
 		metrics:     s.metrics,
 		consumer:    consumer,
@@ -371,6 +372,8 @@ func (s *Service) newRepartitionStage(ctx context.Context) (*repartitionStage, f
 		rawTopic:   s.cfg.Input.Topic,
 		keyedTopic: s.cfg.RepartitionTopic(),
 		dlqTopic:   s.cfg.DLQ.Topic,
+		backlog:    backlogWatch{consumer: consumer, topic: s.cfg.Input.Topic},
+		window:     window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace},
 		sources:    map[int32]*rawSource{},
 	}, cleanup, nil
 }

@@ -51,9 +51,8 @@ type windowStage struct {
 	// way, a final commit that failed, a fatal error): a revocation then
 	// must not commit it, as that would skip output never written.
 	stale bool
-	// drainingCheckedAt and wasDraining cache draining's answer.
-	drainingCheckedAt time.Time
-	wasDraining       bool
+	// backlog tells whether the stage is draining a backlog.
+	backlog backlogWatch
 	// rawEnds caches rawAtEnd's answers for one closeIdle pass.
 	rawEnds map[int32]int64
 
@@ -390,7 +389,7 @@ const offsetsOnlyInterval = 5 * time.Second
 func (s *windowStage) shouldCommit(now time.Time, quiet bool) bool {
 	if s.txn.open {
 		if age := now.Sub(s.txn.began); age >= s.cfg.Output.CommitInterval {
-			return age >= s.backlogCommitInterval() || !s.draining(now)
+			return age >= backlogCommitInterval(s.cfg) || !s.draining(now)
 		}
 		// Partitions close a window a few milliseconds apart; committing
 		// once each of them has closed the newest window in the transaction
@@ -422,39 +421,15 @@ func (s *windowStage) shouldCommit(now time.Time, quiet bool) bool {
 	return false
 }
 
-// A partition more than backlogLag records behind its end is draining a
-// backlog: nobody waits on one particular window then, and a transaction
-// every commit_interval would spend much of the loop's time committing
-// (make bench, row 2). Transactions then last backlogCommitFactor times as
-// long, within a quarter of the transaction timeout.
-const (
-	backlogLag            = 5000
-	backlogCommitFactor   = 10
-	drainingCheckInterval = 20 * time.Millisecond
-)
-
-func (s *windowStage) backlogCommitInterval() time.Duration {
-	return min(backlogCommitFactor*s.cfg.Output.CommitInterval, s.cfg.Kafka.TransactionTimeout/4)
-}
-
-// draining reports whether any assigned partition is more than backlogLag
-// records behind the end offset the consumer last learnt from a fetch (a
-// local lookup, refreshed at most every drainingCheckInterval).
+// draining reports whether the stage is draining a backlog (backlogWatch).
 func (s *windowStage) draining(now time.Time) bool {
-	if now.Sub(s.drainingCheckedAt) < drainingCheckInterval {
-		return s.wasDraining
-	}
-	s.drainingCheckedAt, s.wasDraining = now, false
-	for p, ps := range s.partitions {
-		if ps.next < 0 {
-			continue
+	return s.backlog.check(now, func(yield func(int32, int64) bool) {
+		for p, ps := range s.partitions {
+			if !yield(p, ps.next) {
+				return
+			}
 		}
-		if _, high, err := s.consumer.GetWatermarkOffsets(s.topic, p); err == nil && high-ps.next > backlogLag {
-			s.wasDraining = true
-			break
-		}
-	}
-	return s.wasDraining
+	})
 }
 
 // newestWindowEnd is the latest end among the windows in the open
