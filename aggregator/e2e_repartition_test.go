@@ -131,7 +131,9 @@ func TestE2ERepartitionBacklog(t *testing.T) {
 		t.Errorf("%d of %d trades lost to lateness, more than 1 %%", lost, all)
 	}
 	compare(t, want, got)
-	compare(t, want, h.collect(-1, 10*time.Second))
+	// Nothing more: no stray transaction adds a duplicate (a reread of
+	// the whole output, given time on a loaded machine).
+	compare(t, want, h.collect(-1, time.Minute))
 }
 
 // A raw partition announced idle holds its windows open again as soon as
