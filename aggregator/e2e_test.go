@@ -51,7 +51,7 @@ func TestE2EBacklogExact(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("aggregator (second run): %v", err)
 	}
-	compare(t, want, h.collect(-1, 10*time.Second))
+	compare(t, want, h.collect(-1, time.Minute))
 }
 
 // The aggregator process, SIGKILLed several times while draining a large
@@ -113,7 +113,7 @@ func TestE2EKilledDuringBacklog(t *testing.T) {
 	}
 	compare(t, want, got)
 	// Let any stray transaction surface before the final check.
-	compare(t, want, h.collect(-1, 10*time.Second))
+	compare(t, want, h.collect(-1, time.Minute))
 	t.Logf("%d kills, %d output records, exact", kills, len(got))
 }
 
