@@ -81,6 +81,10 @@ type RedisConfig struct {
 	StreamKey string `mapstructure:"stream_key"`
 	// StreamMaxLen is the approximate length the stream is trimmed to.
 	StreamMaxLen int64 `mapstructure:"stream_maxlen"`
+	// Format is what is stored and published for each record: FormatRaw,
+	// the record value as it is, or FormatEnvelope, one JSON object with the
+	// ISIN, the window's bounds and trade count and the trade.
+	Format string `mapstructure:"format"`
 	// BatchSize caps the records sent to Redis in one pipeline.
 	BatchSize int `mapstructure:"batch_size"`
 	// Timeout bounds each dial, read and write to Redis.
@@ -94,6 +98,15 @@ type HTTPConfig struct {
 	// Pprof also serves Go's profiles under /debug/pprof/ on Addr.
 	Pprof bool `mapstructure:"pprof"`
 }
+
+// The values of redis.format.
+const (
+	// FormatRaw stores and publishes each record's value unchanged.
+	FormatRaw = "raw"
+	// FormatEnvelope stores and publishes one JSON object per record (see
+	// internal/envelope), which the gateway reads.
+	FormatEnvelope = "envelope"
+)
 
 // WindowEndSuffix is appended to the snapshot key to name the companion hash
 // of window ends.
@@ -120,6 +133,7 @@ func Defaults() map[string]any {
 		"redis.snapshot_key":             "trades:latest",
 		"redis.stream_key":               "",
 		"redis.stream_maxlen":            100000,
+		"redis.format":                   FormatRaw,
 		"redis.batch_size":               500,
 		"redis.timeout":                  3 * time.Second,
 		"http.addr":                      ":9102",
@@ -196,6 +210,8 @@ func (r RedisConfig) validate() error {
 		return invalid("redis.stream_maxlen", "must be positive when redis.stream_key is set")
 	case r.StreamKey != "" && (r.StreamKey == r.SnapshotKey || r.StreamKey == r.WindowEndKey()):
 		return invalid("redis.stream_key", "must differ from redis.snapshot_key and its %s companion", WindowEndSuffix)
+	case r.Format != FormatRaw && r.Format != FormatEnvelope:
+		return invalid("redis.format", "%q: want %s or %s", r.Format, FormatRaw, FormatEnvelope)
 	case r.BatchSize < 1 || r.BatchSize > 100000:
 		return invalid("redis.batch_size", "%d: want 1 to 100000", r.BatchSize)
 	case r.Timeout <= 0:
@@ -275,7 +291,7 @@ func (c Config) String() string {
 	case c.Redis.ClusterMode():
 		mode = "cluster"
 	}
-	return fmt.Sprintf("input=%s group=%s redis=%s mode=%s user=%q tls=%v channel=%s snapshot=%s stream=%q maxlen=%d batch=%d",
+	return fmt.Sprintf("input=%s group=%s redis=%s mode=%s user=%q tls=%v channel=%s snapshot=%s stream=%q maxlen=%d format=%s batch=%d",
 		c.Input.Topic, c.Input.Group, c.Redis.Addr, mode, c.Redis.Username, c.Redis.TLS, c.Redis.Channel,
-		c.Redis.SnapshotKey, c.Redis.StreamKey, c.Redis.StreamMaxLen, c.Redis.BatchSize)
+		c.Redis.SnapshotKey, c.Redis.StreamKey, c.Redis.StreamMaxLen, c.Redis.Format, c.Redis.BatchSize)
 }

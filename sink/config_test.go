@@ -80,6 +80,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{"no snapshot key", func(c *Config) { c.Redis.SnapshotKey = "" }, "redis.snapshot_key", ""},
 		{"stream without maxlen", func(c *Config) { c.Redis.StreamKey = "s"; c.Redis.StreamMaxLen = 0 }, "redis.stream_maxlen", ""},
 		{"stream is the companion", func(c *Config) { c.Redis.StreamKey = "trades:latest:window-end" }, "redis.stream_key", ""},
+		{"unknown format", func(c *Config) { c.Redis.Format = "json" }, "redis.format", ""},
 		{"batch size zero", func(c *Config) { c.Redis.BatchSize = 0 }, "redis.batch_size", ""},
 		{"ca file without tls", func(c *Config) { c.Redis.TLSCAFile = "/ca.pem" }, "redis.tls", ""},
 		{"cluster and sentinel", func(c *Config) { c.Redis.Cluster = true; c.Redis.MasterName = "m" }, "redis.cluster", ""},

@@ -61,6 +61,9 @@ type consumerLoop struct {
 	ready    *readiness
 	consumer kafkaConsumer
 	redis    redisApplier
+	// envelopes builds each record's envelope with redis.format envelope;
+	// nil stores and publishes the raw value.
+	envelopes *envelopeEncoder
 
 	// lanes are the writers, each with the batches of its partitions;
 	// laneOf gives an assigned partition's lane.
@@ -97,6 +100,9 @@ func newConsumerLoop(cfg Config, logger *slog.Logger, m *metrics, ready *readine
 		cfg: cfg, topic: cfg.Input.Topic, logger: logger, metrics: m, ready: ready, consumer: consumer, redis: redis,
 		laneOf: map[int32]*lane{}, results: make(chan writeResult, writerLanes), assigned: map[int32]bool{},
 		healthInterval: defaultHealthInterval,
+	}
+	if cfg.Redis.Format == FormatEnvelope {
+		c.envelopes = &envelopeEncoder{}
 	}
 	for range writerLanes {
 		c.lanes = append(c.lanes, newLane(newAsyncWriter(newApplier(), c.results)))
@@ -230,6 +236,9 @@ func (c *consumerLoop) handleMessage(msg *kafka.Message) {
 	pending := c.laneOf[tp.Partition].pending
 	pending.handled(tp.Partition, tp.Offset)
 	u, reason, detail := parseRecord(msg)
+	if reason == "" && c.envelopes != nil {
+		u.Value, reason, detail = c.envelopes.encode(msg, u)
+	}
 	if reason != "" {
 		c.metrics.invalid.WithLabelValues(reason).Inc()
 		c.logger.Warn("skipping invalid record", "reason", reason, "detail", detail,

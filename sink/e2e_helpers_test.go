@@ -35,6 +35,9 @@ type e2e struct {
 	latest    map[string]string
 	latestEnd map[string]int64
 	produced  int
+	// envelopes, when set, makes the expected snapshot hold envelopes
+	// (redis.format envelope).
+	envelopes *envelopeEncoder
 }
 
 func newE2E(t *testing.T, partitions int, redisOpts ...testkit.RedisOption) *e2e {
@@ -198,7 +201,11 @@ func (h *e2e) produce(records []testkit.Record) {
 	h.kafka.Produce(h.t, h.topic, records)
 	h.produced += len(records)
 	for _, r := range records {
-		u, reason, _ := parseRecord(&kafka.Message{Key: r.Key, Value: r.Value, Headers: r.Headers})
+		msg := &kafka.Message{Key: r.Key, Value: r.Value, Headers: r.Headers}
+		u, reason, _ := parseRecord(msg)
+		if reason == "" && h.envelopes != nil {
+			u.Value, reason, _ = h.envelopes.encode(msg, u)
+		}
 		if reason != "" {
 			continue
 		}

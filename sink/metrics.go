@@ -12,6 +12,10 @@ const (
 	reasonEmptyKey         = "empty-key"
 	reasonMissingWindowEnd = "missing-window-end"
 	reasonBadWindowEnd     = "invalid-window-end"
+	// reasonBadEnvelopeHeader: with redis.format envelope, a window-start or
+	// trade-count header missing or unusable, or an aggregate header that is
+	// not a number.
+	reasonBadEnvelopeHeader = "invalid-envelope-header"
 )
 
 // metrics are the sink's Prometheus metrics, registered on a registry of their
@@ -43,7 +47,7 @@ func newMetrics() *metrics {
 		stale: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "stale_skipped_total",
 			Help: "Records whose window end was not newer than the stored one; nothing written or published."}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "invalid_records_total",
-			Help: "Records skipped because their key or window-end header was unusable, by reason."}, []string{"reason"}),
+			Help: "Records skipped because their key or a header they need was unusable, by reason."}, []string{"reason"}),
 		redisErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "redis_errors_total",
 			Help: "Failed attempts to write a batch to Redis or to reach it; each is retried."}),
 		scriptReloads: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "script_reloads_total",
@@ -64,7 +68,7 @@ func newMetrics() *metrics {
 	m.registry.MustRegister(m.consumed, m.written, m.stale, m.invalid, m.redisErrors, m.scriptReloads, m.commits,
 		m.batchLatency, m.batchSize, m.paused, m.assigned,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memtune.MallocCollector())
-	for _, r := range []string{reasonEmptyKey, reasonMissingWindowEnd, reasonBadWindowEnd} {
+	for _, r := range []string{reasonEmptyKey, reasonMissingWindowEnd, reasonBadWindowEnd, reasonBadEnvelopeHeader} {
 		m.invalid.WithLabelValues(r)
 	}
 	for _, r := range []string{"ok", "error"} {

@@ -145,6 +145,9 @@ func FuzzScanMatchesEncodingJSON(f *testing.F) {
 		var isinField, timeField field
 		err := scanTrade(data, "isin", "ts", &isinField, &timeField)
 		valid := json.Valid(data)
+		if Valid(data) != valid {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, !valid, valid)
+		}
 		var obj map[string]json.RawMessage
 		isObject := valid && json.Unmarshal(data, &obj) == nil
 		switch {

@@ -1,0 +1,156 @@
+package sink
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/envelope"
+	"tickcompact/internal/testkit"
+)
+
+func TestEnvelopeEncode(t *testing.T) {
+	base := trade(testISIN(1), windowEnd(3), "t")
+	withHeaders := func(edit func([]kafka.Header) []kafka.Header) *kafka.Message {
+		headers := append([]kafka.Header(nil), base.Headers...)
+		return &kafka.Message{Key: base.Key, Value: base.Value, Headers: edit(headers)}
+	}
+	tests := []struct {
+		name       string
+		msg        *kafka.Message
+		wantReason string
+		wantFields map[string]any
+	}{
+		{"plain", withHeaders(func(h []kafka.Header) []kafka.Header { return h }), "",
+			map[string]any{"window_start": float64(windowEnd(3) - 2000), "trade_count": 3.0}},
+		{"aggregates", withHeaders(func(h []kafka.Header) []kafka.Header {
+			return append(h, kafka.Header{Key: "window-open", Value: []byte("70100")},
+				kafka.Header{Key: "window-vwap", Value: []byte("70150.25")}, kafka.Header{Key: "other", Value: []byte("x")})
+		}), "", map[string]any{"open": 70100.0, "vwap": 70150.25}},
+		{"no window-start", withHeaders(func(h []kafka.Header) []kafka.Header { return h[1:] }), reasonBadEnvelopeHeader, nil},
+		{"no trade-count", withHeaders(func(h []kafka.Header) []kafka.Header { return h[:2] }), reasonBadEnvelopeHeader, nil},
+		{"bad trade-count", withHeaders(func(h []kafka.Header) []kafka.Header { h[2].Value = []byte("0"); return h }), reasonBadEnvelopeHeader, nil},
+		{"start after end", withHeaders(func(h []kafka.Header) []kafka.Header { h[0].Value = []byte("9999999999999"); return h }), reasonBadEnvelopeHeader, nil},
+		{"bad aggregate", withHeaders(func(h []kafka.Header) []kafka.Header {
+			return append(h, kafka.Header{Key: "window-high", Value: []byte("1,5")})
+		}), reasonBadEnvelopeHeader, nil},
+	}
+	var enc envelopeEncoder
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, reason, _ := parseRecord(tt.msg)
+			if reason != "" {
+				t.Fatal(reason)
+			}
+			value, reason, detail := enc.encode(tt.msg, u)
+			if reason != tt.wantReason {
+				t.Fatalf("reason = %q (%s), want %q", reason, detail, tt.wantReason)
+			}
+			if reason != "" {
+				if detail == "" {
+					t.Fatal("no detail for the log line")
+				}
+				return
+			}
+			var got map[string]any
+			if err := json.Unmarshal(value, &got); err != nil {
+				t.Fatalf("%s: %v", value, err)
+			}
+			var trade map[string]any
+			_ = json.Unmarshal(base.Value, &trade)
+			wantTrade, _ := json.Marshal(trade)
+			gotTrade, _ := json.Marshal(got["trade"])
+			if got["isin"] != testISIN(1) || got["window_end"] != float64(windowEnd(3)) || string(gotTrade) != string(wantTrade) {
+				t.Fatalf("envelope %s", value)
+			}
+			for k, v := range tt.wantFields {
+				if got[k] != v {
+					t.Errorf("%s = %v, want %v (%s)", k, got[k], v, value)
+				}
+			}
+		})
+	}
+}
+
+// TestE2ESinkEnvelope runs the sink with redis.format envelope: the
+// snapshot hash and every published message are envelopes, a record without
+// the headers an envelope needs is skipped and counted, and the
+// never-backwards guard still refuses older windows.
+func TestE2ESinkEnvelope(t *testing.T) {
+	const isins, windows = 10, 3
+	h := newE2E(t, 2)
+	h.envelopes = &envelopeEncoder{}
+	cfg := h.config(func(c *Config) { c.Redis.Format = FormatEnvelope })
+
+	sub := h.redis.Client().Subscribe(context.Background(), cfg.Redis.Channel)
+	if _, err := sub.Receive(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var published []string
+	go func() {
+		for msg := range sub.Channel() {
+			mu.Lock()
+			published = append(published, msg.Payload)
+			mu.Unlock()
+		}
+	}()
+
+	var records []testkit.Record
+	for w := 1; w <= windows; w++ {
+		for i := range isins {
+			records = append(records, trade(testISIN(i), windowEnd(w), "live"))
+		}
+	}
+	for i := range isins { // redelivered older windows: stale
+		records = append(records, trade(testISIN(i), windowEnd(1), "replay"))
+	}
+	noCount := trade(testISIN(0), windowEnd(9), "invalid")
+	noCount.Headers = noCount.Headers[:2]
+	notJSON := trade(testISIN(1), windowEnd(windows+1), "x")
+	notJSON.Value = []byte("not json \"at all\"")
+	records = append(records, noCount, notJSON)
+	h.produce(records)
+
+	in := h.start(cfg, nil)
+	h.waitSnapshot(30 * time.Second)
+	waitFor(t, 10*time.Second, "the invalid record counted", func() (bool, string) {
+		n := testkit.MetricValue(func() string { _, b := in.get("/metrics"); return b }(),
+			`tickcompact_sink_invalid_records_total{reason="invalid-envelope-header"}`)
+		return n == 1, "invalid-envelope-header count"
+	})
+	want := isins*windows + 1
+	waitFor(t, 10*time.Second, "every update published", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(published) >= want, ""
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(published) != want {
+		t.Fatalf("published %d messages, want %d (stale replays must not be published)", len(published), want)
+	}
+	lastEnd := map[string]int64{}
+	for _, p := range published {
+		head, err := envelope.Parse([]byte(p))
+		if err != nil {
+			t.Fatalf("published %s: %v", p, err)
+		}
+		if head.WindowEnd <= lastEnd[head.ISIN] {
+			t.Fatalf("%s went back from window %d to %d", head.ISIN, lastEnd[head.ISIN], head.WindowEnd)
+		}
+		lastEnd[head.ISIN] = head.WindowEnd
+		if head.WindowStart != head.WindowEnd-2000 || head.TradeCount != 3 {
+			t.Fatalf("header %+v", head)
+		}
+	}
+	last := published[len(published)-1]
+	if !strings.Contains(last, `"trade":"not json \"at all\""`) {
+		t.Fatalf("a trade that is not JSON is embedded as a string: %s", last)
+	}
+}
