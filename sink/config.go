@@ -7,13 +7,13 @@ package sink
 
 import (
 	"fmt"
-	"net"
+	"maps"
 	"strings"
-	"time"
 
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
+	"tickcompact/internal/redisconn"
 )
 
 // serviceName picks the config file configs/sink.yaml and the SINK_
@@ -51,26 +51,8 @@ type InputConfig struct {
 
 // RedisConfig says how to reach Redis and what to write there.
 type RedisConfig struct {
-	// Addr is one host:port, or a comma-separated seed list for Cluster (more
-	// than one address) or Sentinel (with MasterName).
-	Addr string `mapstructure:"addr"`
-	// MasterName, when set, makes Addr a list of Sentinels serving this master.
-	MasterName string `mapstructure:"master_name"`
-	// Cluster forces Redis Cluster mode even with a single seed address.
-	Cluster bool `mapstructure:"cluster"`
-	// Username is the ACL user; empty is the default user.
-	Username string `mapstructure:"username"`
-	// Password authenticates Username. It never appears in logs or errors.
-	Password string `mapstructure:"password"`
-	// DB is the database number (single node and Sentinel only).
-	DB int `mapstructure:"db"`
-	// TLS turns on TLS to Redis.
-	TLS bool `mapstructure:"tls"`
-	// TLSInsecureSkipVerify accepts any server certificate (tests only).
-	TLSInsecureSkipVerify bool `mapstructure:"tls_insecure_skip_verify"`
-	// TLSCAFile is a PEM file of CAs to verify the server with; empty uses the
-	// system's.
-	TLSCAFile string `mapstructure:"tls_ca_file"`
+	// Config is where Redis is and how to log in.
+	redisconn.Config `mapstructure:",squash"`
 	// Channel is the Pub/Sub channel each update is published to; "{isin}" in
 	// it is replaced by the record's ISIN, giving one channel per instrument.
 	Channel string `mapstructure:"channel"`
@@ -87,8 +69,6 @@ type RedisConfig struct {
 	Format string `mapstructure:"format"`
 	// BatchSize caps the records sent to Redis in one pipeline.
 	BatchSize int `mapstructure:"batch_size"`
-	// Timeout bounds each dial, read and write to Redis.
-	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // HTTPConfig describes the operational endpoints.
@@ -114,33 +94,25 @@ const WindowEndSuffix = ":window-end"
 
 // Defaults returns every key with its default: the one place defaults live.
 func Defaults() map[string]any {
-	return map[string]any{
-		"kafka.brokers":                  "localhost:9092",
-		"kafka.properties":               map[string]string{},
-		"input.topic":                    "trades-2s",
-		"input.group":                    "tickcompact-sink",
-		"input.start":                    "earliest",
-		"redis.addr":                     "127.0.0.1:6379",
-		"redis.master_name":              "",
-		"redis.cluster":                  false,
-		"redis.username":                 "",
-		"redis.password":                 "",
-		"redis.db":                       0,
-		"redis.tls":                      false,
-		"redis.tls_insecure_skip_verify": false,
-		"redis.tls_ca_file":              "",
-		"redis.channel":                  "trades:2s",
-		"redis.snapshot_key":             "trades:latest",
-		"redis.stream_key":               "",
-		"redis.stream_maxlen":            100000,
-		"redis.format":                   FormatRaw,
-		"redis.batch_size":               500,
-		"redis.timeout":                  3 * time.Second,
-		"http.addr":                      ":9102",
-		"http.pprof":                     false,
-		"log.level":                      "info",
-		"log.format":                     "json",
+	defaults := map[string]any{
+		"kafka.brokers":       "localhost:9092",
+		"kafka.properties":    map[string]string{},
+		"input.topic":         "trades-2s",
+		"input.group":         "tickcompact-sink",
+		"input.start":         "earliest",
+		"redis.channel":       "trades:2s",
+		"redis.snapshot_key":  "trades:latest",
+		"redis.stream_key":    "",
+		"redis.stream_maxlen": 100000,
+		"redis.format":        FormatRaw,
+		"redis.batch_size":    500,
+		"http.addr":           ":9102",
+		"http.pprof":          false,
+		"log.level":           "info",
+		"log.format":          "json",
 	}
+	maps.Copy(defaults, redisconn.Defaults())
+	return defaults
 }
 
 // LoadConfig reads the configuration from args (without the program name) and
@@ -178,30 +150,11 @@ func (c Config) Validate() error {
 }
 
 func (r RedisConfig) validate() error {
+	if err := r.Config.Validate(); err != nil {
+		return err
+	}
 	invalid := configload.Invalid
-	// A URL (redis://user:password@host/0?...) may hold credentials: it is
-	// refused without being shown, here and in the start-up log line.
-	if strings.ContainsAny(r.Addr, "@?") || strings.Contains(r.Addr, "://") {
-		return invalid("redis.addr", "looks like a URL (the value is not shown: it may hold a password): give host:port[,host:port...] and set redis.username, redis.password and redis.db")
-	}
-	addrs := r.Addrs()
-	if len(addrs) == 0 {
-		return invalid("redis.addr", "must not be empty")
-	}
-	for _, a := range addrs {
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			return invalid("redis.addr", "%q is not host:port", a)
-		}
-	}
 	switch {
-	case r.MasterName != "" && r.Cluster:
-		return invalid("redis.cluster", "cannot be combined with redis.master_name (Sentinel)")
-	case r.DB < 0:
-		return invalid("redis.db", "must not be negative")
-	case r.ClusterMode() && r.DB != 0:
-		return invalid("redis.db", "must be 0 with Redis Cluster (%d addresses in redis.addr)", len(addrs))
-	case !r.TLS && (r.TLSInsecureSkipVerify || r.TLSCAFile != ""):
-		return invalid("redis.tls", "must be true when redis.tls_insecure_skip_verify or redis.tls_ca_file is set")
 	case r.Channel == "":
 		return invalid("redis.channel", "must not be empty")
 	case r.SnapshotKey == "":
@@ -214,8 +167,6 @@ func (r RedisConfig) validate() error {
 		return invalid("redis.format", "%q: want %s or %s", r.Format, FormatRaw, FormatEnvelope)
 	case r.BatchSize < 1 || r.BatchSize > 100000:
 		return invalid("redis.batch_size", "%d: want 1 to 100000", r.BatchSize)
-	case r.Timeout <= 0:
-		return invalid("redis.timeout", "must be positive")
 	}
 	if r.ClusterMode() {
 		return r.validateHashTags()
@@ -254,22 +205,6 @@ func HashTag(key string) string {
 	return key[open+1 : open+1+end]
 }
 
-// Addrs returns the addresses of redis.addr.
-func (r RedisConfig) Addrs() []string {
-	var out []string
-	for _, a := range strings.Split(r.Addr, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-// ClusterMode reports whether the client talks to a Redis Cluster.
-func (r RedisConfig) ClusterMode() bool {
-	return r.MasterName == "" && (r.Cluster || len(r.Addrs()) > 1)
-}
-
 // WindowEndKey is the companion hash holding each snapshot value's window end.
 func (r RedisConfig) WindowEndKey() string { return r.SnapshotKey + WindowEndSuffix }
 
@@ -284,14 +219,7 @@ func (c Config) Secrets() []string {
 
 // String describes the configuration for a start-up log line, without secrets.
 func (c Config) String() string {
-	mode := "single"
-	switch {
-	case c.Redis.MasterName != "":
-		mode = "sentinel"
-	case c.Redis.ClusterMode():
-		mode = "cluster"
-	}
-	return fmt.Sprintf("input=%s group=%s redis=%s mode=%s user=%q tls=%v channel=%s snapshot=%s stream=%q maxlen=%d format=%s batch=%d",
-		c.Input.Topic, c.Input.Group, c.Redis.Addr, mode, c.Redis.Username, c.Redis.TLS, c.Redis.Channel,
+	return fmt.Sprintf("input=%s group=%s %s channel=%s snapshot=%s stream=%q maxlen=%d format=%s batch=%d",
+		c.Input.Topic, c.Input.Group, c.Redis.Config, c.Redis.Channel,
 		c.Redis.SnapshotKey, c.Redis.StreamKey, c.Redis.StreamMaxLen, c.Redis.Format, c.Redis.BatchSize)
 }

@@ -3,19 +3,14 @@ package sink
 import (
 	"context"
 	"crypto/sha1"
-	"crypto/tls"
-	"crypto/x509"
 	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-
-	"tickcompact/internal/configload"
 )
 
 // snapshotScript checks one update's window end against the stored one and,
@@ -251,53 +246,14 @@ func isAuthError(err error) bool {
 	return false
 }
 
-// redisOptions translates cfg into go-redis options, reading the CA file when
-// one is named. A CA file that cannot be used is a configuration error.
+// redisOptions translates cfg into go-redis options for the sink.
 func redisOptions(cfg RedisConfig) (*redis.UniversalOptions, error) {
-	opts := &redis.UniversalOptions{
-		Addrs:         cfg.Addrs(),
-		MasterName:    cfg.MasterName,
-		IsClusterMode: cfg.ClusterMode(),
-		ClientName:    "tickcompact-sink",
-		Username:      cfg.Username,
-		Password:      cfg.Password,
-		DB:            cfg.DB,
-		DialTimeout:   cfg.Timeout,
-		ReadTimeout:   cfg.Timeout,
-		WriteTimeout:  cfg.Timeout,
-		// The sink retries whole batches with its own capped backoff, so the
-		// client's retries are kept short: a dead server is reported quickly.
-		MaxRetries:            1,
-		DialerRetries:         1,
-		ContextTimeoutEnabled: true,
-		// Protocol 2: RESP3 push handling adds nothing to a writer.
-		Protocol: 2,
-	}
-	if cfg.TLS {
-		tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSInsecureSkipVerify} //nolint:gosec // opt-in for tests
-		if cfg.TLSCAFile != "" {
-			pem, err := os.ReadFile(cfg.TLSCAFile)
-			if err != nil {
-				return nil, configload.Invalid("redis.tls_ca_file", "%v", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, configload.Invalid("redis.tls_ca_file", "%s holds no PEM certificate", cfg.TLSCAFile)
-			}
-			tlsConfig.RootCAs = pool
-		}
-		opts.TLSConfig = tlsConfig
-	}
-	return opts, nil
+	return cfg.Options("tickcompact-sink")
 }
 
 // NewRedisClient returns a go-redis client for cfg: single node, Sentinel
 // (redis.master_name) or Cluster (several addresses or redis.cluster). It
 // performs no network I/O; connections are made on first use.
 func NewRedisClient(cfg RedisConfig) (redis.UniversalClient, error) {
-	opts, err := redisOptions(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return redis.NewUniversalClient(opts), nil
+	return cfg.NewClient("tickcompact-sink")
 }

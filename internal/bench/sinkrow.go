@@ -11,6 +11,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/internal/redisconn"
 	"tickcompact/internal/tradegen"
 	"tickcompact/sink"
 )
@@ -174,13 +175,13 @@ func (e *env) sinkRow(ctx context.Context, n int) (Row, error) {
 func sinkRedisDefaults(addr string) sink.RedisConfig {
 	d := sink.Defaults()
 	return sink.RedisConfig{
-		Addr:         addr,
+		Config:       redisconn.Config{Addr: addr, Timeout: d["redis.timeout"].(time.Duration)},
 		Channel:      d["redis.channel"].(string),
 		SnapshotKey:  d["redis.snapshot_key"].(string),
 		StreamKey:    d["redis.stream_key"].(string),
 		StreamMaxLen: int64(d["redis.stream_maxlen"].(int)),
 		BatchSize:    d["redis.batch_size"].(int),
-		Timeout:      d["redis.timeout"].(time.Duration),
+		Format:       d["redis.format"].(string),
 	}
 }
 
