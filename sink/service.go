@@ -230,17 +230,3 @@ func (r *readiness) kafkaAnswered() {
 	r.kafkaDown.Store(false)
 	r.authFailure.Store("")
 }
-
-// redisLogger routes go-redis's own log lines into slog.
-type redisLogger struct{ logger *slog.Logger }
-
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.logger.Log(ctx, slog.LevelWarn, fmt.Sprintf(format, v...), "component", "go-redis")
-}
-
-// RouteRedisLogs sends go-redis's own log lines (connection pool notices) to
-// logger, which redacts secrets. go-redis's logger is process-wide, so the
-// command calls this once, not the service.
-func RouteRedisLogs(logger *slog.Logger) {
-	redis.SetLogger(redisLogger{logger: logger})
-}

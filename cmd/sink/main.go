@@ -14,6 +14,7 @@ import (
 	"tickcompact/internal/configload"
 	"tickcompact/internal/logging"
 	"tickcompact/internal/memtune"
+	"tickcompact/internal/redisconn"
 	"tickcompact/sink"
 )
 
@@ -35,7 +36,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "sink:", err)
 		return 2
 	}
-	sink.RouteRedisLogs(logger)
+	redisconn.RouteLogs(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 

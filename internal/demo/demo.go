@@ -22,6 +22,7 @@ import (
 
 	"tickcompact/aggregator"
 	"tickcompact/internal/logging"
+	"tickcompact/internal/redisconn"
 	"tickcompact/internal/tradegen"
 	"tickcompact/sink"
 )
@@ -209,7 +210,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	// go-redis logs through one process-wide logger, shared by the sink and
 	// the board's own client.
-	sink.RouteRedisLogs(logger)
+	redisconn.RouteLogs(logger)
 
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)

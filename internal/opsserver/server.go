@@ -24,6 +24,7 @@ type ReadinessFunc func() error
 type Server struct {
 	listener net.Listener
 	server   *http.Server
+	mux      *http.ServeMux
 }
 
 // Listen binds addr (":9101", "127.0.0.1:0") so that a taken port is reported
@@ -57,8 +58,14 @@ func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc, ppr
 	return &Server{
 		listener: ln,
 		server:   &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		mux:      mux,
 	}, nil
 }
+
+// Handle serves handler for pattern (http.ServeMux's patterns) beside the
+// operational endpoints, for a service that serves more than those on the
+// same address. Call it before Serve.
+func (s *Server) Handle(pattern string, handler http.Handler) { s.mux.Handle(pattern, handler) }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.listener.Addr().String() }

@@ -1,0 +1,165 @@
+// Package gateway is the optional third service: it reads the sink's Redis
+// (the Pub/Sub channel and the snapshot hash, in envelope format) and serves
+// browsers over WebSocket and a live web page. Each client subscribes to a
+// set of ISINs or to all of them, gets the snapshot of those first and then
+// updates, never an older window of an ISIN than one it was already sent; a
+// slow client's updates are conflated per ISIN, and a client that stays
+// behind is disconnected with a close reason. After any reconnection to
+// Redis the gateway re-reads the snapshot and sends each client what
+// changed meanwhile.
+package gateway
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"tickcompact/internal/configload"
+	"tickcompact/internal/logging"
+	"tickcompact/internal/redisconn"
+)
+
+// serviceName picks the config file configs/gateway.yaml and the GATEWAY_
+// environment prefix.
+const serviceName = "gateway"
+
+// Config is the gateway's configuration; see configs/gateway.yaml for each
+// key's default and meaning.
+type Config struct {
+	Redis     RedisConfig     `mapstructure:"redis"`
+	HTTP      HTTPConfig      `mapstructure:"http"`
+	WebSocket WebSocketConfig `mapstructure:"websocket"`
+	Log       logging.Config  `mapstructure:"log"`
+}
+
+// RedisConfig says how to reach the sink's Redis and what to read there.
+type RedisConfig struct {
+	// Config is where Redis is and how to log in.
+	redisconn.Config `mapstructure:",squash"`
+	// Channel is the sink's redis.channel; with "{isin}" in it, the gateway
+	// subscribes to the pattern of every instrument's channel.
+	Channel string `mapstructure:"channel"`
+	// SnapshotKey is the sink's redis.snapshot_key, read at start-up and
+	// after every reconnection.
+	SnapshotKey string `mapstructure:"snapshot_key"`
+}
+
+// HTTPConfig describes the HTTP server: the page, /ws and the operational
+// endpoints share one address.
+type HTTPConfig struct {
+	// Addr is where the page, /ws, /metrics, /healthz and /readyz are served.
+	Addr string `mapstructure:"addr"`
+	// Pprof also serves Go's profiles under /debug/pprof/ on Addr.
+	Pprof bool `mapstructure:"pprof"`
+}
+
+// WebSocketConfig bounds what clients may do and how long they may lag.
+type WebSocketConfig struct {
+	// AllowedOrigins are the host patterns (path.Match, e.g.
+	// "*.example.com", or "https://app.example.com" to match the scheme
+	// too) of the pages allowed to connect from another origin. The
+	// gateway's own host is always allowed; empty allows no other.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// MaxConnections caps the open WebSocket connections; one more is
+	// accepted and closed at once with status 1013 (try again later).
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxISINs caps the ISINs of one subscription ("all" counts as none).
+	MaxISINs int `mapstructure:"max_isins"`
+	// MaxMessageBytes caps an inbound message; a larger one closes the
+	// connection with status 1009 (message too big).
+	MaxMessageBytes int `mapstructure:"max_message_bytes"`
+	// PingInterval is how often each client is pinged; a client that has
+	// not answered by the next ping is disconnected.
+	PingInterval time.Duration `mapstructure:"ping_interval"`
+	// WriteTimeout bounds each write to a client; a write that takes
+	// longer disconnects it.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// MaxLag is how long an update may wait for a client: a client whose
+	// oldest unsent update is older is disconnected with status 4008.
+	MaxLag time.Duration `mapstructure:"max_lag"`
+}
+
+// Defaults returns every key with its default: the one place defaults live.
+func Defaults() map[string]any {
+	defaults := map[string]any{
+		"redis.channel":               "trades:2s",
+		"redis.snapshot_key":          "trades:latest",
+		"http.addr":                   ":8080",
+		"http.pprof":                  false,
+		"websocket.allowed_origins":   "",
+		"websocket.max_connections":   10000,
+		"websocket.max_isins":         1000,
+		"websocket.max_message_bytes": 32768,
+		"websocket.ping_interval":     20 * time.Second,
+		"websocket.write_timeout":     10 * time.Second,
+		"websocket.max_lag":           10 * time.Second,
+		"log.level":                   "info",
+		"log.format":                  "json",
+	}
+	maps.Copy(defaults, redisconn.Defaults())
+	return defaults
+}
+
+// LoadConfig reads the configuration from args (without the program name) and
+// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid).
+func LoadConfig(args, environ []string) (Config, error) {
+	var cfg Config
+	if err := configload.Load(configload.Spec{Service: serviceName, Defaults: Defaults()}, args, environ, &cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks the configuration without any I/O; each error names its key.
+func (c Config) Validate() error {
+	invalid := configload.Invalid
+	if err := c.Redis.Config.Validate(); err != nil {
+		return err
+	}
+	ws := c.WebSocket
+	switch {
+	case c.Redis.Channel == "":
+		return invalid("redis.channel", "must not be empty")
+	case c.Redis.SnapshotKey == "":
+		return invalid("redis.snapshot_key", "must not be empty")
+	case c.HTTP.Addr == "":
+		return invalid("http.addr", "must not be empty")
+	case ws.MaxConnections < 1:
+		return invalid("websocket.max_connections", "%d: must be at least 1", ws.MaxConnections)
+	case ws.MaxISINs < 1:
+		return invalid("websocket.max_isins", "%d: must be at least 1", ws.MaxISINs)
+	case ws.MaxMessageBytes < 256:
+		return invalid("websocket.max_message_bytes", "%d: must be at least 256", ws.MaxMessageBytes)
+	case ws.PingInterval <= 0:
+		return invalid("websocket.ping_interval", "must be positive")
+	case ws.WriteTimeout <= 0:
+		return invalid("websocket.write_timeout", "must be positive")
+	case ws.MaxLag <= 0:
+		return invalid("websocket.max_lag", "must be positive")
+	}
+	for _, origin := range ws.AllowedOrigins {
+		if strings.TrimSpace(origin) == "" {
+			return invalid("websocket.allowed_origins", "holds an empty pattern")
+		}
+		if origin == "*" {
+			return invalid("websocket.allowed_origins", `"*" would let any web site's scripts read the feed with its visitors' browsers: list the origins`)
+		}
+	}
+	return c.Log.Validate()
+}
+
+// Secrets returns the configured credentials, for log redaction.
+func (c Config) Secrets() []string {
+	if c.Redis.Password != "" {
+		return []string{c.Redis.Password}
+	}
+	return nil
+}
+
+// String describes the configuration for a start-up log line, without secrets.
+func (c Config) String() string {
+	return fmt.Sprintf("%s channel=%s snapshot=%s origins=%q max_connections=%d max_isins=%d max_lag=%s",
+		c.Redis.Config, c.Redis.Channel, c.Redis.SnapshotKey, c.WebSocket.AllowedOrigins,
+		c.WebSocket.MaxConnections, c.WebSocket.MaxISINs, c.WebSocket.MaxLag)
+}
