@@ -1,6 +1,6 @@
 // Command demo runs the whole pipeline in one process — an embedded Kafka
 // broker and Redis (or real ones), the synthetic KRX feed, the aggregator,
-// the sink — and shows a live board of it. It is what `make demo` runs.
+// the sink, the gateway and its live page — and shows a live board of it. It is what `make demo` runs.
 //
 // Exit codes: 0 clean stop (Ctrl-C, --duration or --windows); 1 a port
 // taken, a broker or Redis unreachable, or a service failed; 2 bad flags.
@@ -63,6 +63,7 @@ func parseFlags(args []string, stderr io.Writer) (demo.Options, error) {
 	fs.StringVar(&opts.StreamKey, "stream", "", "also append every update to this Redis stream (sink redis.stream_key)")
 	fs.StringVar(&opts.AggregatorHTTP, "aggregator-http", opts.AggregatorHTTP, "aggregator /metrics address")
 	fs.StringVar(&opts.SinkHTTP, "sink-http", opts.SinkHTTP, "sink /metrics address")
+	fs.StringVar(&opts.GatewayHTTP, "gateway-http", opts.GatewayHTTP, "gateway address: the live page, /ws and /metrics")
 	fs.StringVar(&opts.LogLevel, "log-level", opts.LogLevel, "services' log level: debug, info, warn or error")
 	fs.DurationVar(&opts.Duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
 	fs.IntVar(&opts.Windows, "windows", 0, "stop after this many board refreshes (0 = until Ctrl-C)")

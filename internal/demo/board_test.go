@@ -211,9 +211,12 @@ func TestNextRefresh(t *testing.T) {
 
 func TestQuoteFeedKeepsDistinctRecentInstruments(t *testing.T) {
 	f := &quoteFeed{keep: 2}
-	f.add(`{"isin":"KR7005930003","name":"Samsung Electronics","price":71200,"prevClose":70900}`)
-	f.add(`{"isin":"KR7035720002","name":"Kakao","price":41000,"prevClose":41850}`)
-	f.add(`{"isin":"KR7005930003","name":"Samsung Electronics","price":71300,"prevClose":70900}`)
+	envelope := func(trade string) string {
+		return `{"isin":"x","window_start":0,"window_end":2000,"trade_count":1,"trade":` + trade + `}`
+	}
+	f.add(envelope(`{"isin":"KR7005930003","name":"Samsung Electronics","price":71200,"prevClose":70900}`))
+	f.add(envelope(`{"isin":"KR7035720002","name":"Kakao","price":41000,"prevClose":41850}`))
+	f.add(envelope(`{"isin":"KR7005930003","name":"Samsung Electronics","price":71300,"prevClose":70900}`))
 	f.add(`not json`)
 	received, latest := f.read()
 	if received != 4 || f.bad != 1 {

@@ -1,8 +1,8 @@
 // Package demo runs the whole tickcompact pipeline in one process, for
 // `make demo`: an embedded Kafka-protocol broker (kfake) and an embedded
-// Redis (miniredis), or real ones, the synthetic KRX feed, the aggregator and
-// the sink exactly as their commands build them, and a live board of what
-// flows through. It never touches signals or exits: cmd/demo does.
+// Redis (miniredis), or real ones, the synthetic KRX feed, the aggregator,
+// the sink (in envelope format) and the gateway with its live page exactly
+// as their commands build them, and a live board of what flows through. It never touches signals or exits: cmd/demo does.
 package demo
 
 import (
@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"tickcompact/aggregator"
+	"tickcompact/gateway"
 	"tickcompact/internal/logging"
 	"tickcompact/internal/redisconn"
 	"tickcompact/internal/tradegen"
@@ -82,6 +84,8 @@ type Options struct {
 	StreamKey string
 	// AggregatorHTTP and SinkHTTP are the services' http.addr (/metrics).
 	AggregatorHTTP, SinkHTTP string
+	// GatewayHTTP is the gateway's http.addr: the live page, /ws, /metrics.
+	GatewayHTTP string
 	// LogLevel is the services' log.level.
 	LogLevel string
 
@@ -115,6 +119,7 @@ func DefaultOptions() Options {
 		OpeningSpike:   true,
 		AggregatorHTTP: "127.0.0.1:0",
 		SinkHTTP:       "127.0.0.1:0",
+		GatewayHTTP:    "127.0.0.1:8080",
 		LogLevel:       "warn",
 		Stdout:         os.Stdout,
 		Logs:           os.Stderr,
@@ -144,8 +149,8 @@ func (o Options) Validate() error {
 		return bad("--duration must not be negative, got %s", o.Duration)
 	case o.Windows < 0:
 		return bad("--windows must not be negative, got %d", o.Windows)
-	case o.AggregatorHTTP == "" || o.SinkHTTP == "":
-		return bad("--aggregator-http and --sink-http must not be empty")
+	case o.AggregatorHTTP == "" || o.SinkHTTP == "" || o.GatewayHTTP == "":
+		return bad("--aggregator-http, --sink-http and --gateway-http must not be empty")
 	case o.Stdout == nil || o.Logs == nil:
 		return bad("Stdout and Logs must be set")
 	}
@@ -176,8 +181,10 @@ type Endpoints struct {
 	// Redis is the Redis host:port; EmbeddedRedis says it is miniredis.
 	Redis         string
 	EmbeddedRedis bool
-	// AggregatorMetrics and SinkMetrics are the /metrics URLs.
-	AggregatorMetrics, SinkMetrics string
+	// AggregatorMetrics, SinkMetrics and GatewayMetrics are the /metrics URLs.
+	AggregatorMetrics, SinkMetrics, GatewayMetrics string
+	// Page is the URL of the gateway's live page.
+	Page string
 }
 
 // Reasons the demo stops by itself, as context causes.
@@ -247,6 +254,10 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	gw, err := newGateway(opts, redisServer.addr, logger.With("service", "gateway"))
+	if err != nil {
+		return err
+	}
 
 	redisClient := redis.NewClient(&redis.Options{Addr: redisServer.addr, DialTimeout: 3 * time.Second})
 	defer redisClient.Close()
@@ -260,6 +271,8 @@ func Run(ctx context.Context, opts Options) error {
 		Redis: redisServer.addr, EmbeddedRedis: redisServer.embedded != nil,
 		AggregatorMetrics: "http://" + agg.HTTPAddr() + "/metrics",
 		SinkMetrics:       "http://" + snk.HTTPAddr() + "/metrics",
+		GatewayMetrics:    "http://" + gw.HTTPAddr() + "/metrics",
+		Page:              "http://" + gw.HTTPAddr() + "/",
 	}
 	printHeader(opts.Stdout, endpoints, opts, logWhere)
 	if opts.Ready != nil {
@@ -287,6 +300,7 @@ func Run(ctx context.Context, opts Options) error {
 	aggregatorReady := make(chan struct{})
 	g, groupCtx := errgroup.WithContext(ctx)
 	g.Go(func() error { return agg.Run(groupCtx) })
+	g.Go(func() error { return gw.Run(groupCtx) })
 	g.Go(func() error {
 		defer close(aggregatorReady)
 		if err := waitReady(groupCtx, "http://"+agg.HTTPAddr()+"/readyz", readyTimeout); err != nil && groupCtx.Err() == nil {
@@ -346,6 +360,7 @@ func newSink(opts Options, brokers, redisAddr string, logger *slog.Logger) (*sin
 		"--redis.addr=" + redisAddr,
 		"--redis.channel=" + Channel,
 		"--redis.snapshot_key=" + SnapshotKey,
+		"--redis.format=" + sink.FormatEnvelope,
 		"--http.addr=" + opts.SinkHTTP,
 		"--log.level=" + opts.LogLevel,
 		"--log.format=text",
@@ -360,6 +375,30 @@ func newSink(opts Options, brokers, redisAddr string, logger *slog.Logger) (*sin
 	svc, err := sink.New(cfg, logger)
 	if err != nil {
 		return nil, fmt.Errorf("demo: sink (--sink-http %s): %w", opts.SinkHTTP, err)
+	}
+	return svc, nil
+}
+
+// newGateway builds the gateway the way cmd/gateway does; see newAggregator.
+func newGateway(opts Options, redisAddr string, logger *slog.Logger) (*gateway.Service, error) {
+	cfg, err := gateway.LoadConfig([]string{
+		"--config=" + os.DevNull,
+		"--redis.addr=" + redisAddr,
+		"--redis.channel=" + Channel,
+		"--redis.snapshot_key=" + SnapshotKey,
+		"--http.addr=" + opts.GatewayHTTP,
+		"--log.level=" + opts.LogLevel,
+		"--log.format=text",
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("demo: gateway: %w", err)
+	}
+	svc, err := gateway.New(cfg, logger)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("demo: gateway: %w: %s is in use (choose another with --gateway-http, or 127.0.0.1:0 for a free one): %w", ErrPortTaken, opts.GatewayHTTP, err)
+		}
+		return nil, fmt.Errorf("demo: gateway (--gateway-http %s): %w", opts.GatewayHTTP, err)
 	}
 	return svc, nil
 }
@@ -452,16 +491,18 @@ func printHeader(w io.Writer, e Endpoints, opts Options, logWhere string) {
 	if opts.OpeningSpike {
 		feed += ", opening spike"
 	}
-	redisWhat := "channel " + Channel + ", snapshot hash " + SnapshotKey
+	redisWhat := "channel " + Channel + ", snapshot hash " + SnapshotKey + " (envelopes)"
 	if opts.StreamKey != "" {
 		redisWhat += ", stream " + opts.StreamKey
 	}
 	lines := []string{
-		"tickcompact demo: trades -> aggregator (2s windows, exactly once) -> trades-2s -> sink -> Redis",
+		"tickcompact demo: trades -> aggregator (2s windows, exactly once) -> trades-2s -> sink -> Redis -> gateway",
+		fmt.Sprintf("  page     %s  (live table in a browser; WebSocket at /ws)", e.Page),
 		fmt.Sprintf("  kafka    %s  (%s)  topics %s, %s, %s", e.Brokers, kind(e.EmbeddedKafka, "kfake"), InputTopic, OutputTopic, DLQTopic),
 		fmt.Sprintf("  redis    %s  (%s)  %s", e.Redis, kind(e.EmbeddedRedis, "miniredis"), redisWhat),
 		fmt.Sprintf("  metrics  %s  (aggregator)", e.AggregatorMetrics),
 		fmt.Sprintf("           %s  (sink)", e.SinkMetrics),
+		fmt.Sprintf("           %s  (gateway)", e.GatewayMetrics),
 		"  feed     " + feed,
 		fmt.Sprintf("  watch    kcat -b %s -C -t %s -X isolation.level=read_committed", firstBroker(e.Brokers), OutputTopic),
 		fmt.Sprintf("           redis-cli -h %s -p %s SUBSCRIBE %s", host, port, Channel),

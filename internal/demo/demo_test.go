@@ -3,6 +3,7 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"tickcompact/internal/demo"
@@ -29,6 +31,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	const boardLines = 4
 	out := &lineBuffer{}
 	opts := demo.DefaultOptions()
+	opts.GatewayHTTP = "127.0.0.1:0" // 8080 may be taken on a shared machine
 	opts.Stdout = out
 	opts.Logs = serviceLog(t)
 	opts.StreamKey = "trades:stream"
@@ -94,6 +97,29 @@ func TestDemoEndToEnd(t *testing.T) {
 	if received.Load() == 0 {
 		t.Error("our subscriber received no message on", demo.Channel)
 	}
+	// The gateway serves the same data to a WebSocket client: a snapshot of
+	// envelopes.
+	wsURL := "ws" + strings.TrimSuffix(strings.TrimPrefix(endpoints.Page, "http"), "/") + "/ws"
+	conn, _, err := websocket.Dial(ctx, wsURL, nil)
+	if err != nil {
+		t.Fatalf("dialing the gateway at %s: %v", wsURL, err)
+	}
+	conn.SetReadLimit(-1)
+	if err := conn.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","all":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	var snapshot struct {
+		Type  string `json:"type"`
+		Items []struct {
+			ISIN      string `json:"isin"`
+			WindowEnd int64  `json:"window_end"`
+		} `json:"items"`
+	}
+	if _, data, err := conn.Read(ctx); err != nil || json.Unmarshal(data, &snapshot) != nil || snapshot.Type != "snapshot" ||
+		len(snapshot.Items) == 0 || snapshot.Items[0].WindowEnd == 0 {
+		t.Errorf("gateway snapshot: %+v, err %v", snapshot, err)
+	}
+	_ = conn.CloseNow()
 	if n, err := client.HLen(ctx, demo.SnapshotKey).Result(); err != nil || n == 0 {
 		t.Errorf("snapshot hash %s: %d entries, err %v", demo.SnapshotKey, n, err)
 	}
@@ -115,7 +141,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	if strings.ContainsRune(text, '\x1b') {
 		t.Errorf("non-terminal output has escape codes:\n%q", text)
 	}
-	for _, want := range []string{"kcat -b " + endpoints.Brokers, "redis-cli -h", endpoints.AggregatorMetrics, endpoints.SinkMetrics} {
+	for _, want := range []string{"kcat -b " + endpoints.Brokers, "redis-cli -h", endpoints.AggregatorMetrics, endpoints.SinkMetrics,
+		endpoints.GatewayMetrics, endpoints.Page} {
 		if !strings.Contains(text, want) {
 			t.Errorf("header lacks %q:\n%s", want, text)
 		}
@@ -226,9 +253,11 @@ func TestDemoReportsTakenPorts(t *testing.T) {
 	}{
 		{"kafka", func(o *demo.Options) { o.KafkaPort = port }, "--kafka-port"},
 		{"redis", func(o *demo.Options) { o.RedisPort = port }, "--redis-port"},
+		{"gateway", func(o *demo.Options) { o.GatewayHTTP = ln.Addr().String() }, "--gateway-http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := demo.DefaultOptions()
+			opts.GatewayHTTP = "127.0.0.1:0" // 8080 may be taken on a shared machine
 			opts.Stdout, opts.Logs = &lineBuffer{}, serviceLog(t)
 			tc.set(&opts)
 			err := demo.Run(context.Background(), opts)
@@ -255,6 +284,7 @@ func TestDemoReportsUnreachableServers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := demo.DefaultOptions()
+			opts.GatewayHTTP = "127.0.0.1:0" // 8080 may be taken on a shared machine
 			opts.Stdout, opts.Logs = &lineBuffer{}, serviceLog(t)
 			opts.ConnectTimeout = 2 * time.Second
 			tc.set(&opts)
@@ -283,6 +313,7 @@ func TestOptionsValidate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opts := demo.DefaultOptions()
+			opts.GatewayHTTP = "127.0.0.1:0" // 8080 may be taken on a shared machine
 			tc.set(&opts)
 			err := opts.Validate()
 			if !errors.Is(err, demo.ErrInvalidOptions) || !strings.Contains(err.Error(), tc.want) {

@@ -50,6 +50,11 @@ func (f *quoteFeed) run(ctx context.Context) error {
 	}
 }
 
+// envelopeQuote is the part of the sink's envelope the board shows.
+type envelopeQuote struct {
+	Trade tradeQuote `json:"trade"`
+}
+
 // tradeQuote is the part of a trade the board shows.
 type tradeQuote struct {
 	ISIN      string `json:"isin"`
@@ -59,8 +64,9 @@ type tradeQuote struct {
 }
 
 func (f *quoteFeed) add(payload string) {
-	var t tradeQuote
-	err := json.Unmarshal([]byte(payload), &t)
+	var e envelopeQuote
+	err := json.Unmarshal([]byte(payload), &e)
+	t := e.Trade
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.received++
