@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: all build test test-integration demo bench fuzz deps-redis kafka-start kafka-stop clean
+.PHONY: all build test test-integration test-browser demo bench fuzz deps-redis kafka-start kafka-stop clean
 
 all: build
 
@@ -18,6 +18,11 @@ deps-redis:
 test: deps-redis
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+
+## test-browser: the gateway's live page in headless Chromium against the demo pipeline (installs Debian's chromium);
+## SCREENSHOT=docs/img/gateway.png refreshes the README's screenshot
+test-browser: deps-redis
+	scripts/browser-test.sh
 
 ## test-integration: every TestE2E* scenario against a real Apache Kafka broker (needs Java 17+ and Maven)
 test-integration: deps-redis

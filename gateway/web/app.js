@@ -10,8 +10,10 @@ const stateEl = document.getElementById("state");
 const noteEl = document.getElementById("note");
 const rows = new Map(); // ISIN -> {tr, cells, end}
 const numberFormat = new Intl.NumberFormat("en-US");
+const collator = new Intl.Collator("en");
 let received = []; // arrival times of updates in the last second, for the rate
 let backoff = 500;
+let newestShown = 0; // the newest window end the page has shown
 
 function setState(state, note) {
   stateEl.dataset.state = state;
@@ -40,7 +42,7 @@ function newRow(isin, name) {
   // Rows stay sorted by name: insert before the first row named after it.
   let before = null;
   for (const other of rowsBody.children) {
-    if (other.firstChild.textContent > name) {
+    if (collator.compare(other.firstChild.textContent, name) > 0) {
       before = other;
       break;
     }
@@ -60,6 +62,7 @@ function apply(item, highlight) {
     return; // not newer than what the row shows
   }
   row.end = item.window_end;
+  row.tr.dataset.end = item.window_end;
   const price = Number(trade.price);
   const prev = Number(trade.prevClose);
   const c = row.cells;
@@ -96,11 +99,17 @@ function handle(message) {
     apply(item, message.type === "updates");
     newest = Math.max(newest, item.window_end);
   }
-  if (message.type === "updates" && newest > 0) {
-    const now = Date.now();
+  if (message.type !== "updates") {
+    return;
+  }
+  const now = Date.now();
+  received.push([now, message.items.length]);
+  // The delay is measured when a window first reaches the page: from the
+  // window's end to now (this computer's clock against the server's).
+  if (newest > newestShown) {
+    newestShown = newest;
     document.getElementById("delay").textContent = numberFormat.format(now - newest) + " ms";
     document.getElementById("window").textContent = timeOfDay(newest);
-    received.push([now, message.items.length]);
   }
 }
 
