@@ -5,6 +5,7 @@
 #   docker build --target aggregator -t tickcompact-aggregator .
 #   docker build --target sink       -t tickcompact-sink .
 #   docker build --target tradegen   -t tickcompact-tradegen .
+#   docker build --target gateway    -t tickcompact-gateway .
 #
 # docker-compose.yml builds them the same way. Needs BuildKit (the default
 # builder since Docker 23) for the cache mounts.
@@ -30,6 +31,10 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     go build -trimpath -ldflags=-s -o /out/sink ./cmd/sink && \
     go build -trimpath -ldflags=-s -o /out/tradegen ./cmd/tradegen && \
     CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/healthcheck ./cmd/healthcheck
+# The gateway reads Redis only: pure Go, no librdkafka.
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags=-s -o /out/gateway ./cmd/gateway
 
 # runtime is what every image shares: glibc, CA certificates (for SASL_SSL
 # brokers and Redis TLS), tzdata, no shell, and a non-root user.
@@ -53,6 +58,14 @@ EXPOSE 9102
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["/usr/local/bin/healthcheck", "http://127.0.0.1:9102/healthz"]
 ENTRYPOINT ["/usr/local/bin/sink"]
+
+# The optional WebSocket gateway and its live page (docs/websocket.md).
+FROM runtime AS gateway
+COPY --from=build /out/gateway /usr/local/bin/gateway
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/healthcheck", "http://127.0.0.1:8080/healthz"]
+ENTRYPOINT ["/usr/local/bin/gateway"]
 
 # Last, so that a plain `docker build .` gives the aggregator.
 FROM runtime AS aggregator

@@ -15,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"tickcompact/aggregator"
+	"tickcompact/gateway"
 	"tickcompact/internal/configload"
 	"tickcompact/sink"
 )
@@ -51,6 +52,9 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 	return svc
 }
 
+// allProfiles turns on every optional service.
+var allProfiles = []string{"demo", "gateway"}
+
 func TestComposeServicesAndProfiles(t *testing.T) {
 	base := []string{"aggregator", "kafka", "redis", "sink", "topics"}
 	for _, tc := range []struct {
@@ -59,17 +63,21 @@ func TestComposeServicesAndProfiles(t *testing.T) {
 	}{
 		{nil, base},
 		{[]string{"demo"}, append(slices.Clone(base), "tradegen")},
+		{[]string{"gateway"}, append(slices.Clone(base), "gateway")},
 	} {
 		p := loadProject(t, tc.profiles...)
 		if got := slices.Sorted(maps.Keys(p.Services)); !slices.Equal(got, slices.Sorted(slices.Values(tc.want))) {
 			t.Errorf("profiles %q: services %q, want %q", tc.profiles, got, tc.want)
 		}
 	}
-	p := loadProject(t, "demo")
+	p := loadProject(t, allProfiles...)
 	for name, svc := range p.Services {
 		want := []string(nil)
-		if name == "tradegen" {
+		switch name {
+		case "tradegen":
 			want = []string{"demo"}
+		case "gateway":
+			want = []string{"gateway"}
 		}
 		if !slices.Equal(svc.Profiles, want) {
 			t.Errorf("%s: profiles %q, want %q", name, svc.Profiles, want)
@@ -80,7 +88,7 @@ func TestComposeServicesAndProfiles(t *testing.T) {
 func TestComposeImagesAndBuilds(t *testing.T) {
 	root := repoRoot(t)
 	df := readDockerfile(t)
-	p := loadProject(t, "demo")
+	p := loadProject(t, allProfiles...)
 	for name, svc := range p.Services {
 		if svc.Build == nil {
 			if why := pinned(svc.Image); svc.Image == "" || why != "" {
@@ -109,18 +117,22 @@ func TestComposeImagesAndBuilds(t *testing.T) {
 	}
 }
 
-// configuredService is a service configured through AGGREGATOR_/SINK_
-// variables. These are also the services `docker compose up --scale` must be
-// able to multiply: nothing in them may be fixed per container.
+// configuredService is a service configured through AGGREGATOR_/SINK_/
+// GATEWAY_ variables. The scalable ones are the services `docker compose up
+// --scale` must be able to multiply: nothing in them may be fixed per
+// container.
 type configuredService struct {
 	name     string
 	defaults map[string]any
 	load     func(environ []string) error
+	scalable bool
 }
 
 var configured = []configuredService{
-	{"aggregator", aggregator.Defaults(), func(env []string) error { _, err := aggregator.LoadConfig(nil, env); return err }},
-	{"sink", sink.Defaults(), func(env []string) error { _, err := sink.LoadConfig(nil, env); return err }},
+	{"aggregator", aggregator.Defaults(), func(env []string) error { _, err := aggregator.LoadConfig(nil, env); return err }, true},
+	{"sink", sink.Defaults(), func(env []string) error { _, err := sink.LoadConfig(nil, env); return err }, true},
+	// One gateway on a fixed loopback port, for a browser.
+	{"gateway", gateway.Defaults(), func(env []string) error { _, err := gateway.LoadConfig(nil, env); return err }, false},
 }
 
 // environ returns the service's environment as sorted NAME=value lines.
@@ -174,7 +186,7 @@ func envProblems(cs configuredService, svc types.ServiceConfig) []string {
 
 func TestComposeEnvironmentIsConfig(t *testing.T) {
 	t.Chdir(repoRoot(t)) // so that configs/<service>.yaml is read, as in the image
-	p := loadProject(t, "demo")
+	p := loadProject(t, allProfiles...)
 	for _, cs := range configured {
 		svc := service(t, p, cs.name)
 		if len(svc.Environment) == 0 {
@@ -399,7 +411,7 @@ func createdTopics(t *testing.T, svc types.ServiceConfig) map[string]createdTopi
 func TestComposeWiring(t *testing.T) {
 	root := repoRoot(t)
 	t.Chdir(root)
-	p := loadProject(t, "demo")
+	p := loadProject(t, allProfiles...)
 	broker := kafkaAddress(t, p)
 	agg, err := aggregator.LoadConfig(nil, environ(service(t, p, "aggregator")))
 	if err != nil {
@@ -455,14 +467,40 @@ func TestComposeWiring(t *testing.T) {
 	if host, port, _ := net.SplitHostPort(snk.Redis.Addr); host != "redis" || port != "6379" {
 		t.Errorf("sink: redis.addr %q, want the redis service, redis:6379", snk.Redis.Addr)
 	}
+	gw, err := gateway.LoadConfig(nil, environ(service(t, p, "gateway")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gw.Redis.Addr != snk.Redis.Addr || gw.Redis.Channel != snk.Redis.Channel || gw.Redis.SnapshotKey != snk.Redis.SnapshotKey {
+		t.Errorf("gateway reads redis %s channel %s snapshot %s, the sink writes redis %s channel %s snapshot %s",
+			gw.Redis.Addr, gw.Redis.Channel, gw.Redis.SnapshotKey, snk.Redis.Addr, snk.Redis.Channel, snk.Redis.SnapshotKey)
+	}
+	if snk.Redis.Format != sink.FormatRaw {
+		t.Errorf("sink: redis.format %q by default, want the contract's raw (envelope only when asked for)", snk.Redis.Format)
+	}
+}
+
+// TestComposeGatewayPort: the gateway's page is published on the host's
+// loopback only, at the port of its http.addr.
+func TestComposeGatewayPort(t *testing.T) {
+	p := loadProject(t, "gateway")
+	svc := service(t, p, "gateway")
+	port := httpPortOf(t, configured[2], svc)
+	if len(svc.Ports) != 1 {
+		t.Fatalf("gateway: ports %+v, want one", svc.Ports)
+	}
+	got := svc.Ports[0]
+	if got.HostIP != "127.0.0.1" || strconv.Itoa(int(got.Target)) != port || got.Published != port {
+		t.Errorf("gateway: publishes %s:%s -> %d, want 127.0.0.1:%s -> %s", got.HostIP, got.Published, got.Target, port, port)
+	}
 }
 
 func TestComposeHealthChecksAndDependencies(t *testing.T) {
 	t.Chdir(repoRoot(t))
-	p := loadProject(t, "demo")
+	p := loadProject(t, allProfiles...)
 	df := readDockerfile(t)
 
-	for _, name := range []string{"kafka", "redis", "aggregator", "sink"} {
+	for _, name := range []string{"kafka", "redis", "aggregator", "sink", "gateway"} {
 		hc := service(t, p, name).HealthCheck
 		if hc == nil || hc.Disable || len(hc.Test) < 2 || (hc.Test[0] != "CMD" && hc.Test[0] != "CMD-SHELL") {
 			t.Errorf("%s: health check %+v, want test: [CMD, ...] or [CMD-SHELL, ...]", name, hc)
@@ -493,6 +531,7 @@ func TestComposeHealthChecksAndDependencies(t *testing.T) {
 		"aggregator": {"kafka": healthy, "topics": completed},
 		"sink":       {"kafka": healthy, "topics": completed, "redis": healthy},
 		"tradegen":   {"kafka": healthy, "topics": completed},
+		"gateway":    {"redis": healthy},
 	}
 	for name, svc := range p.Services {
 		got := map[string]string{}
@@ -572,6 +611,9 @@ func isPortRange(published string) bool {
 func TestComposeScalableServices(t *testing.T) {
 	p := loadProject(t)
 	for _, cs := range configured {
+		if !cs.scalable {
+			continue
+		}
 		svc := service(t, p, cs.name)
 		for _, problem := range scalingProblems(svc, httpPortOf(t, cs, svc)) {
 			t.Errorf("%s: %s", cs.name, problem)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"tickcompact/aggregator"
+	"tickcompact/gateway"
 	"tickcompact/sink"
 )
 
@@ -18,7 +19,7 @@ import (
 func httpPorts(t *testing.T) map[string]string {
 	t.Helper()
 	ports := map[string]string{}
-	for name, defaults := range map[string]map[string]any{"aggregator": aggregator.Defaults(), "sink": sink.Defaults()} {
+	for name, defaults := range map[string]map[string]any{"aggregator": aggregator.Defaults(), "sink": sink.Defaults(), "gateway": gateway.Defaults()} {
 		_, port, err := net.SplitHostPort(defaults["http.addr"].(string))
 		if err != nil {
 			t.Fatalf("%s: default http.addr: %v", name, err)

@@ -18,7 +18,7 @@ import (
 const kafkaPackage = "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 // services are the images the Dockerfile must build, each from ./cmd/<name>.
-var services = []string{"aggregator", "sink", "tradegen"}
+var services = []string{"aggregator", "sink", "tradegen", "gateway"}
 
 // repoRoot returns the directory holding go.mod.
 func repoRoot(t *testing.T) string {
