@@ -70,12 +70,13 @@ func (c *client) following() map[string]struct{} { return c.sub.isins }
 
 // enqueue queues it for the client unless it is not newer than what the
 // client was already queued for its ISIN; a pending older update of the
-// ISIN is replaced (conflated).
-func (c *client) enqueue(it *item) {
+// ISIN is replaced (conflated). It reports whether the client had nothing
+// pending before, and so needs waking; the hub wakes it.
+func (c *client) enqueue(it *item) (wake bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if it.windowEnd <= c.sent[it.isin] {
-		c.mu.Unlock()
-		return
+		return false
 	}
 	c.sent[it.isin] = it.windowEnd
 	if _, ok := c.pending[it.isin]; ok {
@@ -83,12 +84,12 @@ func (c *client) enqueue(it *item) {
 	} else {
 		if len(c.order) == 0 {
 			c.oldest = c.now()
+			wake = true
 		}
 		c.order = append(c.order, it.isin)
 	}
 	c.pending[it.isin] = it
-	c.mu.Unlock()
-	c.signal()
+	return wake
 }
 
 // resubscribe sets the subscription and queues its snapshot: the stored

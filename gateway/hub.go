@@ -2,7 +2,15 @@ package gateway
 
 import (
 	"sync"
+	"time"
 )
+
+// flushDelay is how long the hub gathers updates before waking the clients
+// they were queued for. Redis delivers a window's updates as a burst of
+// messages, one per ISIN: waking a client's writer for each would write as
+// many small frames, where a few milliseconds of gathering let it write the
+// burst as one.
+const flushDelay = 5 * time.Millisecond
 
 // item is one ISIN's envelope as read from Redis. It is never modified once
 // made, so clients share it.
@@ -29,6 +37,9 @@ type hub struct {
 	clients int
 	// maxClients caps clients.
 	maxClients int
+	// toWake holds the clients with updates queued since the last flush;
+	// a flush is scheduled whenever it becomes non-empty.
+	toWake []*client
 }
 
 func newHub(m *metrics, maxClients int) *hub {
@@ -49,12 +60,34 @@ func (h *hub) apply(it *item) bool {
 	h.latest[it.isin] = it
 	h.metrics.instruments.Set(float64(len(h.latest)))
 	for c := range h.all {
-		c.enqueue(it)
+		h.queue(c, it)
 	}
 	for c := range h.byISIN[it.isin] {
-		c.enqueue(it)
+		h.queue(c, it)
 	}
 	return true
+}
+
+// queue queues it for c and notes that c is to be woken; h.mu is held.
+func (h *hub) queue(c *client, it *item) {
+	if !c.enqueue(it) {
+		return
+	}
+	if len(h.toWake) == 0 {
+		time.AfterFunc(flushDelay, h.flush)
+	}
+	h.toWake = append(h.toWake, c)
+}
+
+// flush wakes the clients updates were queued for.
+func (h *hub) flush() {
+	h.mu.Lock()
+	toWake := h.toWake
+	h.toWake = nil
+	h.mu.Unlock()
+	for _, c := range toWake {
+		c.signal()
+	}
 }
 
 // register adds a client with no subscription; it returns false when the

@@ -7,7 +7,8 @@
 #
 # Usage: scripts/bench.sh [--quick] [--rows 2,4] [--section-out FILE]
 #   --quick        small sizes and short phases: a smoke test, not comparable with the targets
-#   --rows LIST    only these rows (1 engine, 2 backlog, 3 emission delay, 4 sink, 5 memory, 6 hostile records)
+#   --rows LIST    only these rows (1 engine, 2 backlog, 3 emission delay, 4 sink, 5 memory, 6 hostile records,
+#                  7 end to end to a WebSocket client, 8 gateway fan-out)
 #   --section-out  also write a README "Performance" section (table + machine) to FILE
 #   --profile-dir  save the aggregator's Go profiles there: row 2's CPU, row 5's heap at its peak (go tool pprof DIR/aggregator-2-cpu.pb.gz)
 #   --perf         with --profile-dir, also record each service with perf (perf report -i DIR/aggregator-PID.perf.data)
@@ -21,8 +22,8 @@ export CGO_ENABLED=1
 scripts/ensure-redis.sh >&2
 BIN=$(mktemp -d "${TMPDIR:-/tmp}/tickcompact-bench-bin.XXXXXX")
 trap 'rm -rf "$BIN"' EXIT
-echo "bench: building the aggregator, the sink and the bench driver" >&2
-$GO build -o "$BIN/" ./cmd/aggregator ./cmd/sink ./cmd/bench
+echo "bench: building the aggregator, the sink, the gateway and the bench driver" >&2
+$GO build -o "$BIN/" ./cmd/aggregator ./cmd/sink ./cmd/gateway ./cmd/bench
 
 brokers="" kind=""
 if [[ -n ${BENCH_BROKERS:-} ]]; then
@@ -40,7 +41,7 @@ else
   echo "bench: broker: no real broker running (scripts/kafka-local.sh status) and BENCH_BROKERS unset: embedded kfake" >&2
 fi
 
-args=(--brokers "$brokers" --broker-kind "$kind" --aggregator-bin "$BIN/aggregator" --sink-bin "$BIN/sink" --module-dir "$PWD")
+args=(--brokers "$brokers" --broker-kind "$kind" --aggregator-bin "$BIN/aggregator" --sink-bin "$BIN/sink" --gateway-bin "$BIN/gateway" --module-dir "$PWD")
 if [[ -n ${BENCH_WORK_DIR:-} ]]; then
   mkdir -p "$BENCH_WORK_DIR"
   args+=(--work-dir "$BENCH_WORK_DIR")

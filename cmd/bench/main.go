@@ -30,6 +30,7 @@ func run() int {
 	flags.StringVar(&opts.BrokerKind, "broker-kind", "", `label of a real broker in the output, e.g. "Apache Kafka 4.1.2 (scripts/kafka-local.sh)"`)
 	flags.StringVar(&opts.AggregatorBin, "aggregator-bin", "", "aggregator binary (go build ./cmd/aggregator)")
 	flags.StringVar(&opts.SinkBin, "sink-bin", "", "sink binary (go build ./cmd/sink)")
+	flags.StringVar(&opts.GatewayBin, "gateway-bin", "", "gateway binary (go build ./cmd/gateway)")
 	flags.StringVar(&opts.ModuleDir, "module-dir", ".", "module root, where row 1's go test runs")
 	flags.StringVar(&opts.WorkDir, "work-dir", "", "directory for service logs and Redis (default: a temporary one, removed at the end)")
 	flags.StringVar(&opts.ProfileDir, "profile-dir", "", "save the aggregator's Go profiles into this directory: row 2's CPU, row 5's heap at its peak (go tool pprof FILE)")
@@ -37,7 +38,7 @@ func run() int {
 	flags.StringArrayVar(&opts.AggregatorFlags, "aggregator-flag", nil, "extra aggregator flag for a what-if run, e.g. --aggregator-flag=--output.commit_interval=200ms (repeatable; printed with the table)")
 	flags.StringArrayVar(&opts.SinkFlags, "sink-flag", nil, "extra sink flag for a what-if run (repeatable; printed with the table)")
 	flags.StringArrayVar(&opts.ServiceEnv, "service-env", nil, "extra KEY=VALUE environment variable for the services in a what-if run, e.g. GOMEMLIMIT=150MiB (repeatable; printed with the table)")
-	flags.StringVar(&rows, "rows", "", "comma-separated rows to run, 1-6 (default all)")
+	flags.StringVar(&rows, "rows", "", "comma-separated rows to run, 1-8 (default all)")
 	flags.StringVar(&sectionOut, "section-out", "", "also write a README Performance section with the table to this file")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -49,8 +50,8 @@ func run() int {
 	if rows != "" {
 		for _, r := range strings.Split(rows, ",") {
 			r = strings.TrimSpace(r)
-			if r < "1" || r > "6" || len(r) != 1 {
-				fmt.Fprintf(os.Stderr, "bench: --rows: %q is not a row number 1-6\n", r)
+			if r < "1" || r > "8" || len(r) != 1 {
+				fmt.Fprintf(os.Stderr, "bench: --rows: %q is not a row number 1-8\n", r)
 				return 2
 			}
 			opts.Rows = append(opts.Rows, r)

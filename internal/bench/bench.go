@@ -4,7 +4,8 @@
 // the same data with the same client settings, and whether it meets its
 // target. One file per row: engine.go (1, the window engine through go
 // test), backlog.go (2), latency.go (3), sinkrow.go (4), memory.go (5),
-// hostile.go (6). The services run as their real binaries; the limits (bare
+// hostile.go (6), endtoend.go (7, through the gateway to a WebSocket
+// client), fanout.go (8, the gateway's fan-out). The services run as their real binaries; the limits (bare
 // loops) run in this process.
 package bench
 
@@ -29,8 +30,9 @@ type Options struct {
 	Brokers string
 	// BrokerKind labels a real broker in the output ("Apache Kafka 4.1.2").
 	BrokerKind string
-	// AggregatorBin and SinkBin are the services' binaries (go build ./cmd/...).
-	AggregatorBin, SinkBin string
+	// AggregatorBin, SinkBin and GatewayBin are the services' binaries (go
+	// build ./cmd/...).
+	AggregatorBin, SinkBin, GatewayBin string
 	// ModuleDir is the module root, where go test runs row 1.
 	ModuleDir string
 	// WorkDir holds the services' logs and Redis's directory.
@@ -130,7 +132,7 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	if opts.Progress != nil {
 		e.logger = slog.New(slog.NewTextHandler(opts.Progress, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	if slices.ContainsFunc([]string{"2", "3", "4", "5", "6"}, opts.wants) {
+	if slices.ContainsFunc([]string{"2", "3", "4", "5", "6", "7"}, opts.wants) {
 		cluster, err := OpenCluster(opts.Brokers, opts.BrokerKind)
 		if err != nil {
 			return rep, err
@@ -150,6 +152,8 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 		{"4", e.runSink},
 		{"5", e.runMemory},
 		{"6", e.runHostile},
+		{"7", e.runEndToEnd},
+		{"8", e.runFanout},
 	}
 	for _, s := range steps {
 		if !opts.wants(s.row) {

@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// service is a running aggregator or sink binary.
+// service is a running aggregator, sink or gateway binary.
 type service struct {
 	name    string
 	cmd     *exec.Cmd
@@ -83,13 +83,13 @@ func startService(ctx context.Context, name, bin, dir, profileDir string, extraE
 	}
 }
 
-// serviceEnv is this process's environment without AGGREGATOR_ and SINK_
-// variables, which would otherwise configure the services behind the
+// serviceEnv is this process's environment without AGGREGATOR_, SINK_ and
+// GATEWAY_ variables, which would otherwise configure the services behind the
 // benchmark's back (or stop them: unknown keys are errors).
 func serviceEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "AGGREGATOR_") || strings.HasPrefix(kv, "SINK_") {
+		if strings.HasPrefix(kv, "AGGREGATOR_") || strings.HasPrefix(kv, "SINK_") || strings.HasPrefix(kv, "GATEWAY_") {
 			continue
 		}
 		env = append(env, kv)
