@@ -39,9 +39,14 @@ type client struct {
 	// sub is what the client follows; written under the hub's lock too,
 	// so the hub may read it holding only its own.
 	sub subscription
-	// sent is, per ISIN, the greatest window end queued for this client;
-	// nothing not newer is ever queued.
+	// sent is, per ISIN, the greatest window end queued for this client
+	// while it follows a list; nothing not newer is ever queued.
 	sent map[string]int64
+	// cursor, while the client follows all ISINs, is the seq of the last
+	// item of the hub's log it was queued; what it was sent of an ISIN is
+	// then the latest item when that item's seq is at most cursor, and
+	// older than the latest otherwise.
+	cursor uint64
 	// pending holds the newest unsent update per ISIN, in order of first
 	// arrival; oldest is when the first of them was queued.
 	pending map[string]*item
@@ -94,36 +99,32 @@ func (c *client) enqueue(it *item) (wake bool) {
 
 // resubscribe sets the subscription and queues its snapshot: the stored
 // envelope of each followed ISIN that the client was not sent yet. Pending
-// updates of the new set move into the snapshot; those of ISINs no longer
-// followed are dropped.
-func (c *client) resubscribe(sub subscription, stored []*item) {
+// updates of the new set move into the snapshot (the stored envelope is
+// the pending one); those of ISINs no longer followed are dropped. The hub
+// calls it holding its lock, with its latest items and seq.
+func (c *client) resubscribe(sub subscription, stored []*item, latest map[string]*item, seq uint64) {
 	c.mu.Lock()
-	c.sub = sub
+	if c.sub.all {
+		// Leaving the log: what it sent is known from the cursor.
+		for id, it := range latest {
+			if it.seq <= c.cursor {
+				c.sent[id] = max(c.sent[id], it.windowEnd)
+			}
+		}
+	}
 	var items []*item
 	for _, it := range stored {
-		if p, ok := c.pending[it.isin]; ok {
-			items = append(items, p) // what was sent is older than p, which is it or older
-			delete(c.pending, it.isin)
-			continue
-		}
-		if it.windowEnd > c.sent[it.isin] {
-			c.sent[it.isin] = it.windowEnd
+		if _, ok := c.pending[it.isin]; ok || it.windowEnd > c.sent[it.isin] {
 			items = append(items, it)
+			if !sub.all {
+				c.sent[it.isin] = it.windowEnd
+			}
 		}
 	}
-	kept := c.order[:0]
-	for _, id := range c.order {
-		if _, ok := c.pending[id]; ok && sub.has(id) {
-			kept = append(kept, id)
-		} else {
-			delete(c.pending, id)
-		}
-	}
-	clear(c.order[len(kept):])
-	c.order = kept
-	if len(c.order) == 0 {
-		c.oldest = time.Time{}
-	}
+	clear(c.pending)
+	clear(c.order)
+	c.order, c.oldest = c.order[:0], time.Time{}
+	c.sub, c.cursor = sub, seq
 	slices.SortFunc(items, func(a, b *item) int { return strings.Compare(a.isin, b.isin) })
 	c.control = append(c.control, snapshotFrame(sub, items))
 	c.mu.Unlock()
@@ -138,62 +139,93 @@ func (c *client) reply(frame []byte) {
 	c.signal()
 }
 
-// take empties the queues: the control frames, the pending updates in
-// order, and when the oldest of those was queued.
-func (c *client) take(items []*item) ([][]byte, []*item, time.Time) {
+// batch is what a client's writer takes to write: control frames first,
+// then one updates frame.
+type batch struct {
+	control [][]byte
+	// items are the updates, and frame their message: shared with other
+	// clients of the log, or built in buf for a client of a list.
+	items []*item
+	frame []byte
+	// oldest is when the oldest of the updates was queued; skipped counts
+	// the updates superseded before this client could be sent them.
+	oldest  time.Time
+	skipped int
+	// scratch backs items for a client of a list, reused between takes.
+	scratch []*item
+}
+
+// take empties the client's queues into b, holding the hub's lock for
+// reading and then the client's, the order subscribe takes them in.
+func (c *client) take(h *hub, b *batch, buf []byte) []byte {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	control := c.control
-	c.control = nil
-	for _, id := range c.order {
-		items = append(items, c.pending[id])
+	b.control, c.control = c.control, nil
+	b.items, b.frame, b.oldest, b.skipped = nil, nil, time.Time{}, 0
+	if c.sub.all {
+		f, seq := h.after(c.cursor)
+		c.cursor = seq
+		if f != nil && len(f.items) > 0 {
+			b.items, b.frame, b.oldest, b.skipped = f.items, f.frame, f.oldest, f.skipped
+		}
+		return buf
 	}
+	clear(b.scratch) // let envelopes replaced since the last take go
+	b.items = b.scratch[:0]
+	for _, id := range c.order {
+		b.items = append(b.items, c.pending[id])
+	}
+	b.scratch = b.items
 	clear(c.pending)
 	clear(c.order)
 	c.order = c.order[:0]
-	oldest := c.oldest
-	c.oldest = time.Time{}
-	return control, items, oldest
+	b.oldest, c.oldest = c.oldest, time.Time{}
+	if len(b.items) > 0 {
+		buf = updatesFrame(buf[:0], b.items)
+		b.frame = buf
+	}
+	return buf
 }
 
 // writeLoop writes what is queued until ctx is done or a write fails. It
 // returns errSlowClient when the updates it was about to write had waited
 // longer than max_lag.
-func (c *client) writeLoop(ctx context.Context) error {
-	var items []*item
-	var frame []byte
+func (c *client) writeLoop(ctx context.Context, h *hub) error {
+	var b batch
+	var buf []byte
 	for {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
 		case <-c.wake:
 		}
-		var control [][]byte
-		var oldest time.Time
-		control, items, oldest = c.take(items[:0])
-		if !oldest.IsZero() {
-			if lag := c.now().Sub(oldest); lag > c.cfg.MaxLag {
+		buf = c.take(h, &b, buf)
+		if b.skipped > 0 {
+			c.metrics.conflated.Add(float64(b.skipped))
+		}
+		if !b.oldest.IsZero() {
+			if lag := c.now().Sub(b.oldest); lag > c.cfg.MaxLag {
 				return fmt.Errorf("%w: updates waited %s, limit %s", errSlowClient, lag.Round(time.Millisecond), c.cfg.MaxLag)
 			}
 		}
-		for _, f := range control {
+		for _, f := range b.control {
 			if err := c.write(ctx, f); err != nil {
 				return err
 			}
 		}
-		if len(items) == 0 {
+		if len(b.items) == 0 {
 			continue
 		}
-		frame = updatesFrame(frame[:0], items)
-		if err := c.write(ctx, frame); err != nil {
+		if err := c.write(ctx, b.frame); err != nil {
 			return err
 		}
 		now := c.now().UnixMilli()
-		for _, it := range items {
+		for _, it := range b.items {
 			c.metrics.delay.Observe(float64(now-it.windowEnd) / 1000)
 		}
-		c.metrics.updatesSent.Add(float64(len(items)))
-		clear(items) // let replaced envelopes go
+		c.metrics.updatesSent.Add(float64(len(b.items)))
 	}
 }
 
@@ -277,7 +309,7 @@ func (c *client) serve(ctx context.Context, h *hub) {
 			stop(err)
 		}
 	}()
-	err := c.writeLoop(ctx)
+	err := c.writeLoop(ctx, h)
 	switch {
 	case parent.Err() != nil:
 		err = errShutdown

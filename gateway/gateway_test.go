@@ -131,81 +131,89 @@ func TestNeverBackwards(t *testing.T) {
 }
 
 // TestSlowClientConflatedThenDisconnected: a client that stops reading
-// costs one pending update per ISIN (the newest), and is closed with 4008
-// once its updates waited longer than max_lag.
+// costs at most one pending update per ISIN (the newest), whether it follows
+// a list or all ISINs, and is closed with 4008 once its updates waited
+// longer than max_lag; a client that keeps up is unaffected.
 func TestSlowClientConflatedThenDisconnected(t *testing.T) {
-	r := testkit.StartRedis(t)
-	f := newFeed(t, r)
-	f.padding = strings.Repeat("x", 64<<10) // large frames fill the socket buffers quickly
 	ids := isins(20)
-	f.write(1, ids...)
-	g := startGateway(t, r, func(c *Config) {
-		c.WebSocket.MaxLag = 3 * time.Second
-		c.WebSocket.WriteTimeout = time.Minute
-	})
-	slow := dial(t, g.url(), nil)
-	slow.send(`{"type":"subscribe","all":true}`)
-	slow.expect("snapshot")
-	fast := dial(t, g.url(), nil)
-	fast.send(`{"type":"subscribe","all":true}`)
-	fast.expect("snapshot")
+	list := `{"type":"subscribe","isins":["` + strings.Join(ids, `","`) + `"]}`
+	for _, tc := range []struct{ name, subscribe string }{
+		{"list", list},
+		{"all", `{"type":"subscribe","all":true}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := testkit.StartRedis(t)
+			f := newFeed(t, r)
+			f.padding = strings.Repeat("x", 64<<10) // large frames fill the socket buffers quickly
+			f.write(1, ids...)
+			g := startGateway(t, r, func(c *Config) {
+				c.WebSocket.MaxLag = 3 * time.Second
+				c.WebSocket.WriteTimeout = 30 * time.Minute // the lag limit is what this test is about
+			})
+			slow := dial(t, g.url(), nil)
+			slow.send(tc.subscribe)
+			slow.expect("snapshot")
+			fast := dial(t, g.url(), nil)
+			fast.send(tc.subscribe)
+			fast.expect("snapshot")
 
-	// The slow client reads nothing while windows go by; the fast one
-	// keeps up.
-	w := 1
-	lastFast := map[string]int64{}
-	for g.metric("tickcompact_gateway_updates_conflated_total") < float64(2*len(ids)) {
-		w++
-		f.write(w, ids...)
-		for len(lastFast) < len(ids) || lastFast[ids[len(ids)-1]] < windowEnd(w) || lastFast[ids[0]] < windowEnd(w) {
-			for _, it := range fast.expect("updates").Items {
-				lastFast[it.ISIN] = it.WindowEnd
+			// The slow client reads nothing while 20 windows go by (25 MB,
+			// beyond the socket buffers); the fast one keeps up.
+			const windows = 21
+			lastFast := map[string]int64{}
+			for w := 2; w <= windows; w++ {
+				f.write(w, ids...)
+				for countAt(lastFast, windowEnd(w)) < len(ids) {
+					for _, it := range fast.expect("updates").Items {
+						lastFast[it.ISIN] = it.WindowEnd
+					}
+				}
 			}
-		}
-		if w > 400 {
-			t.Fatal("no update was conflated after 400 windows")
-		}
-	}
-	time.Sleep(3500 * time.Millisecond) // the pending updates are now older than max_lag
-	f.write(w+1, ids...)
+			time.Sleep(3500 * time.Millisecond) // what waits is now older than max_lag
+			f.write(windows+1, ids...)
 
-	// Reading again: whatever was written before arrives in order, then the
-	// close with the reason.
-	last := map[string]int64{}
-	updates := 0
-	var code websocket.StatusCode
-	var reason string
-	for {
-		m, err := slow.read(30 * time.Second)
-		if err != nil {
-			code, reason = websocket.CloseStatus(err), err.Error()
-			break
-		}
-		for _, it := range m.Items {
-			if it.WindowEnd <= last[it.ISIN] {
-				t.Fatalf("%s went back from %d to %d", it.ISIN, last[it.ISIN], it.WindowEnd)
+			// Reading again: what was written arrives in order, then the
+			// close with the reason.
+			last := map[string]int64{}
+			updates := 0
+			var code websocket.StatusCode
+			var reason string
+			for {
+				m, err := slow.read(30 * time.Second)
+				if err != nil {
+					code, reason = websocket.CloseStatus(err), err.Error()
+					break
+				}
+				for _, it := range m.Items {
+					if it.WindowEnd <= last[it.ISIN] {
+						t.Fatalf("%s went back from %d to %d", it.ISIN, last[it.ISIN], it.WindowEnd)
+					}
+					last[it.ISIN] = it.WindowEnd
+					updates++
+				}
 			}
-			last[it.ISIN] = it.WindowEnd
-			updates++
-		}
-	}
-	if code != CloseSlowClient || !strings.Contains(reason, "slow client") {
-		t.Fatalf("closed with %d %q, want %d slow client", code, reason, CloseSlowClient)
-	}
-	if updates >= (w-1)*len(ids) {
-		t.Fatalf("the slow client got %d updates of %d windows: nothing was conflated", updates, w-1)
-	}
-	waitFor(t, 5*time.Second, "the disconnect counted", func() bool {
-		return g.metric(`tickcompact_gateway_slow_clients_disconnected_total{reason="lag"}`) == 1
-	})
-	t.Logf("windows %d, slow client received %d updates before the close; %q", w, updates, reason)
+			if code != CloseSlowClient || !strings.Contains(reason, "slow client") {
+				t.Fatalf("closed with %d %q, want %d slow client", code, reason, CloseSlowClient)
+			}
+			if updates >= (windows-1)*len(ids) {
+				t.Fatalf("the slow client got %d updates of %d windows: nothing was conflated", updates, windows-1)
+			}
+			waitFor(t, 5*time.Second, "the disconnect counted", func() bool {
+				return g.metric(`tickcompact_gateway_slow_clients_disconnected_total{reason="lag"}`) == 1
+			})
+			if n := g.metric("tickcompact_gateway_updates_conflated_total"); n == 0 {
+				t.Fatal("no update counted as conflated")
+			}
+			t.Logf("the slow client received %d updates of %d windows before the close: %q", updates, windows-1, reason)
 
-	// The fast client is unaffected.
-	f.write(w+2, ids[0])
-	for lastFast[ids[0]] < windowEnd(w+2) {
-		for _, it := range fast.expect("updates").Items {
-			lastFast[it.ISIN] = it.WindowEnd
-		}
+			// The fast client is unaffected.
+			f.write(windows+2, ids[0])
+			for lastFast[ids[0]] < windowEnd(windows+2) {
+				for _, it := range fast.expect("updates").Items {
+					lastFast[it.ISIN] = it.WindowEnd
+				}
+			}
+		})
 	}
 }
 
