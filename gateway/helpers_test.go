@@ -164,16 +164,10 @@ func (g *gw) metric(name string) float64 {
 	return v
 }
 
-// waitFor polls cond until it holds, failing after timeout.
+// waitFor is testkit.WaitFor for a condition with nothing to explain.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, timeout, what, func() (bool, string) { return cond(), "" })
 }
 
 // wsClient is a test's WebSocket client.

@@ -158,23 +158,6 @@ func (in *instance) metric(name string) float64 {
 	return testkit.MetricValue(body, name)
 }
 
-// waitFor polls cond until it holds, failing the test with cond's last
-// explanation after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // testISIN returns a valid KRX-like ISIN for i.
 func testISIN(i int) string {
 	body := fmt.Sprintf("KR7%06d00", 5930+i*7)
@@ -220,7 +203,7 @@ func (h *e2e) waitSnapshot(timeout time.Duration) {
 	h.t.Helper()
 	client := h.redis.Client()
 	want := maps.Clone(h.latest)
-	waitFor(h.t, timeout, "the Redis snapshot to match", func() (bool, string) {
+	testkit.WaitFor(h.t, timeout, "the Redis snapshot to match", func() (bool, string) {
 		got, err := client.HGetAll(context.Background(), "trades:latest").Result()
 		if err != nil {
 			return false, err.Error()

@@ -39,7 +39,7 @@ func TestE2ESinkKafkaSASL(t *testing.T) {
 	}
 	h.produce(records)
 	h.waitSnapshot(30 * time.Second)
-	waitFor(t, 10*time.Second, "/readyz 200 with the right password", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "/readyz 200 with the right password", func() (bool, string) {
 		code, body := good.get("/readyz")
 		return code == 200, body
 	})
@@ -48,7 +48,7 @@ func TestE2ESinkKafkaSASL(t *testing.T) {
 	badCfg := h.config(withPassword(wrong))
 	badCfg.Input.Group = testkit.UniqueName(t, "sink-bad")
 	bad := h.start(badCfg, nil)
-	waitFor(t, 30*time.Second, "/readyz 503 naming the authentication failure", func() (bool, string) {
+	testkit.WaitFor(t, 30*time.Second, "/readyz 503 naming the authentication failure", func() (bool, string) {
 		code, body := bad.get("/readyz")
 		return code == 503 && strings.Contains(body, "kafka authentication failed"), body
 	})

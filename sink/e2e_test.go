@@ -80,7 +80,7 @@ func TestE2ESinkSnapshot(t *testing.T) {
 
 	in := h.start(cfg, nil)
 	h.waitSnapshot(30 * time.Second)
-	waitFor(t, 10*time.Second, "/readyz 200", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "/readyz 200", func() (bool, string) {
 		code, body := in.get("/readyz")
 		return code == 200, body
 	})
@@ -94,7 +94,7 @@ func TestE2ESinkSnapshot(t *testing.T) {
 	h.waitSnapshot(15 * time.Second)
 
 	wantWritten := isins * (windows + 1)
-	waitFor(t, 10*time.Second, "every update published", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "every update published", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return publishedCount >= wantWritten, fmt.Sprintf("%d of %d", publishedCount, wantWritten)
@@ -150,12 +150,12 @@ func TestE2ESinkSnapshot(t *testing.T) {
 
 	// An idle sink notices Redis going away, and coming back.
 	h.redis.Kill()
-	waitFor(t, 5*time.Second, "/readyz 503 and paused with Redis down", func() (bool, string) {
+	testkit.WaitFor(t, 5*time.Second, "/readyz 503 and paused with Redis down", func() (bool, string) {
 		code, body := in.get("/readyz")
 		return code == 503 && in.metric("tickcompact_sink_paused") == 1, body
 	})
 	h.redis.Restart()
-	waitFor(t, 10*time.Second, "/readyz 200 after Redis is back", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "/readyz 200 after Redis is back", func() (bool, string) {
 		code, body := in.get("/readyz")
 		return code == 200, body
 	})
@@ -200,7 +200,7 @@ func TestE2ESinkRedisOutage(t *testing.T) {
 		}
 	}
 	h.produce(second)
-	waitFor(t, 10*time.Second, "paused, not ready, with records pending and retries failing", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "paused, not ready, with records pending and retries failing", func() (bool, string) {
 		code, body := in.get("/readyz")
 		paused := in.metric("tickcompact_sink_paused")
 		consumed := in.metric("tickcompact_sink_records_consumed_total")
@@ -218,7 +218,7 @@ func TestE2ESinkRedisOutage(t *testing.T) {
 		return total
 	}
 	var committedDuringOutage []int64
-	waitFor(t, 10*time.Second, "the records written before the outage committed", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "the records written before the outage committed", func() (bool, string) {
 		committedDuringOutage = h.committedOffsets()
 		return sum(committedDuringOutage) >= int64(len(first)), fmt.Sprint(committedDuringOutage)
 	})
@@ -227,7 +227,7 @@ func TestE2ESinkRedisOutage(t *testing.T) {
 
 	h.redis.Restart()
 	h.waitSnapshot(20 * time.Second)
-	waitFor(t, 10*time.Second, "resumed and ready", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "resumed and ready", func() (bool, string) {
 		code, body := in.get("/readyz")
 		return code == 200 && in.metric("tickcompact_sink_paused") == 0, body
 	})
@@ -274,7 +274,7 @@ func TestE2ESinkRevokeWhilePaused(t *testing.T) {
 	h.produce(records)
 
 	stuck := h.start(h.config(func(c *Config) { c.Redis.Addr = refusing.Addr }), func(s *Service) { s.healthInterval = time.Hour })
-	waitFor(t, 20*time.Second, "the first sink to own every partition and be paused", func() (bool, string) {
+	testkit.WaitFor(t, 20*time.Second, "the first sink to own every partition and be paused", func() (bool, string) {
 		assigned := stuck.metric("tickcompact_sink_assigned_partitions")
 		return assigned == 4 && stuck.metric("tickcompact_sink_paused") == 1, fmt.Sprintf("assigned %v", assigned)
 	})
@@ -283,7 +283,7 @@ func TestE2ESinkRevokeWhilePaused(t *testing.T) {
 	}
 
 	healthy := h.start(h.config(nil), nil)
-	waitFor(t, 30*time.Second, "partitions shared between the two sinks", func() (bool, string) {
+	testkit.WaitFor(t, 30*time.Second, "partitions shared between the two sinks", func() (bool, string) {
 		a, b := stuck.metric("tickcompact_sink_assigned_partitions"), healthy.metric("tickcompact_sink_assigned_partitions")
 		return a+b == 4 && b > 0 && healthy.metric("tickcompact_sink_records_written_total") > 0, fmt.Sprintf("assigned %v and %v", a, b)
 	})
@@ -367,7 +367,7 @@ func TestE2ESinkRedisAuth(t *testing.T) {
 	h := newE2E(t, 2, testkit.WithRedisUser("sink", "right-Pw-0042"))
 	in := h.start(h.config(func(c *Config) { c.Redis.Password = wrong }), nil)
 	h.produce([]testkit.Record{trade(testISIN(1), windowEnd(1), "x"), trade(testISIN(2), windowEnd(1), "x")})
-	waitFor(t, 10*time.Second, "/readyz 503 naming the refused credentials", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "/readyz 503 naming the refused credentials", func() (bool, string) {
 		code, body := in.get("/readyz")
 		return code == 503 && strings.Contains(body, "WRONGPASS") && strings.Contains(body, "redis.password"), body
 	})

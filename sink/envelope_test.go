@@ -119,13 +119,13 @@ func TestE2ESinkEnvelope(t *testing.T) {
 
 	in := h.start(cfg, nil)
 	h.waitSnapshot(30 * time.Second)
-	waitFor(t, 10*time.Second, "the invalid record counted", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "the invalid record counted", func() (bool, string) {
 		n := testkit.MetricValue(func() string { _, b := in.get("/metrics"); return b }(),
 			`tickcompact_sink_invalid_records_total{reason="invalid-envelope-header"}`)
 		return n == 1, "invalid-envelope-header count"
 	})
 	want := isins*windows + 1
-	waitFor(t, 10*time.Second, "every update published", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "every update published", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(published) >= want, ""

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"tickcompact/internal/testkit"
 )
 
 // TestLoopStoresOnlyAcknowledgedOffsets drains three partitions through a
@@ -34,7 +36,7 @@ func TestLoopStoresOnlyAcknowledgedOffsets(t *testing.T) {
 	consumer := newFakeKafka(t, redis, sizes...)
 	loop, _ := newTestLoop(t, consumer, redis, 64)
 	stop := runLoop(t, loop)
-	waitFor(t, 60*time.Second, "every partition stored to its end", func() (bool, string) {
+	testkit.WaitFor(t, 60*time.Second, "every partition stored to its end", func() (bool, string) {
 		var got []int64
 		for p := range sizes {
 			got = append(got, consumer.storedAt(int32(p)))
@@ -95,7 +97,7 @@ func TestRevokeWaitsForBatchesInFlight(t *testing.T) {
 				t.Fatalf("while the batches are in flight: %v; want nothing stored or unassigned yet", events)
 			}
 			close(redis.gate)
-			waitFor(t, 10*time.Second, "the revocation done and partition 0 drained", func() (bool, string) {
+			testkit.WaitFor(t, 10*time.Second, "the revocation done and partition 0 drained", func() (bool, string) {
 				events := consumer.eventLog()
 				done := slices.Contains(events, "unassign 1") && (lost || consumer.storedAt(0) == 40)
 				return done, fmt.Sprint(events)
@@ -165,7 +167,7 @@ func TestRevokeAfterBatchInFlightFailed(t *testing.T) {
 	<-redis.entered
 	<-revoking
 	close(redis.gate)
-	waitFor(t, 10*time.Second, "partition 0 stored to its end", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "partition 0 stored to its end", func() (bool, string) {
 		return consumer.storedAt(0) == 30, fmt.Sprint(consumer.eventLog())
 	})
 	if err := stop(); err != nil {
@@ -228,7 +230,7 @@ func TestStopWhileDraining(t *testing.T) {
 	consumer := newFakeKafka(t, redis, 100_000, 100_000, 100_000)
 	loop, _ := newTestLoop(t, consumer, redis, 50)
 	stop := runLoop(t, loop)
-	waitFor(t, 10*time.Second, "offsets stored", func() (bool, string) {
+	testkit.WaitFor(t, 10*time.Second, "offsets stored", func() (bool, string) {
 		return consumer.storedAt(0) > 0, fmt.Sprint(consumer.storedAt(0))
 	})
 	start := time.Now()

@@ -48,7 +48,7 @@ func TestLivePage(t *testing.T) {
 	}
 
 	// Every instrument appears: the page's rows are the snapshot's ISINs.
-	waitPage(t, ctx, 90*time.Second, "every instrument on the page", func() (bool, string) {
+	testkit.WaitFor(t, 90*time.Second, "every instrument on the page", func() (bool, string) {
 		n := evalInt(t, ctx, `document.querySelectorAll("tr[data-isin]").length`)
 		return n == instruments, fmt.Sprintf("%d of %d rows", n, instruments)
 	})
@@ -195,23 +195,6 @@ func startBrowser(t *testing.T, path string) context.Context {
 	return ctx
 }
 
-// waitPage polls cond every 200 ms until it holds, failing after timeout
-// with cond's last explanation.
-func waitPage(t *testing.T, ctx context.Context, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, why)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // waitWindows waits until the page has shown windows more windows past the
 // newest in before, and returns how many rows then show a newer window
 // than in before.
@@ -223,7 +206,7 @@ func waitWindows(t *testing.T, ctx context.Context, before map[string]int64, win
 	}
 	target := newest + int64(windows)*windowMs
 	var now map[string]int64
-	waitPage(t, ctx, 90*time.Second, fmt.Sprintf("%d more windows on the page", windows), func() (bool, string) {
+	testkit.WaitFor(t, 90*time.Second, fmt.Sprintf("%d more windows on the page", windows), func() (bool, string) {
 		now = rowEnds(t, ctx)
 		latest := int64(0)
 		for _, end := range now {

@@ -82,39 +82,14 @@ func (e *env) endToEndAt(ctx context.Context, id string, target float64, warm, m
 	client := clients[0]
 	go client.run(ctx)
 
-	producer, err := tradegen.NewProducer(e.cluster.Brokers, nil, e.logger)
-	if err != nil {
-		return Row{}, err
-	}
-	defer producer.Close()
-	e.logf("row %s: generator live at %s trades/s for %v, through the gateway", id, thousands(int64(target)), warm+measure)
-	type produced struct {
-		stats tradegen.Stats
-		err   error
-	}
-	genDone := make(chan produced, 1)
-	go func() {
-		st, err := tradegen.Produce(ctx, producer, topic, tradegen.Options{Seed: 13, Instruments: 900, Rate: target, Duration: warm + measure + time.Second})
-		genDone <- produced{st, err}
-	}()
-	var s1, s2 Scrape
-	if sleep(ctx, warm) {
-		s1, err = agg.Metrics(ctx)
-	}
-	if err == nil && sleep(ctx, measure) {
-		s2, err = agg.Metrics(ctx)
-	}
-	gen := <-genDone
+	live, err := e.liveFeed(ctx, id+" (through the gateway)", topic, agg, tradegen.Options{Seed: 13, Instruments: 900, Rate: target}, warm, measure)
 	switch {
-	case ctx.Err() != nil:
-		return Row{}, ctx.Err()
 	case err != nil:
 		return Row{}, err
-	case gen.err != nil:
-		return Row{}, fmt.Errorf("generator: %w", gen.err)
 	case client.closeErr() != nil:
 		return Row{}, fmt.Errorf("the WebSocket client was disconnected: %w", client.closeErr())
 	}
+	s1, s2, gen := live.s1, live.s2, live.gen
 	var delays []float64
 	for _, s := range client.between(s1.At, s2.At) {
 		delays = append(delays, s.delays...)
@@ -139,7 +114,7 @@ func (e *env) endToEndAt(ctx context.Context, id string, target float64, warm, m
 	p50, p99 := SampleQuantile(delays, 0.5), SampleQuantile(delays, 0.99)
 	gs, _ := gw.Metrics(ctx)
 	e.notef("row %s: target %s/s, generator produced %s on average, aggregator consumed %s in the measured interval; the client received %d updates in it (max delay %s); gateway: %.0f updates conflated, %.0f slow clients disconnected.",
-		id, thousands(int64(target)), rate(float64(gen.stats.Produced)/gen.stats.Elapsed.Seconds()), rate(achieved),
+		id, thousands(int64(target)), rate(float64(gen.Produced)/gen.Elapsed.Seconds()), rate(achieved),
 		len(delays), millis(SampleQuantile(delays, 1)), gs.Value(metricGatewayConflated), gs.Value(metricGatewaySlow))
 	return Row{
 		ID:      id,

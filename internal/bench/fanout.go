@@ -78,13 +78,15 @@ func (e *env) fanout(ctx context.Context, id, measure, target string, size fanou
 	}
 	e.logf("row %s: %d clients on the gateway, %d+%d windows", id, size.clients, size.warm, size.measured)
 	gwRes, err := e.fanoutSide(ctx, "ws"+gw.BaseURL[len("http"):]+"/ws", size, feed.write, gw.Pid())
-	var gwScrape Scrape
-	if err == nil {
-		gwScrape, err = gw.Metrics(ctx)
-	}
+	gwScrape, scrapeErr := gw.Metrics(ctx)
 	gw.Stop()
+	if err == nil {
+		err = scrapeErr
+	}
 	if err != nil {
-		return Row{}, fmt.Errorf("gateway: %w", err)
+		return Row{}, fmt.Errorf("gateway (%.0f messages and %.0f updates sent, %.0f slow clients disconnected, %.0f connections left; log %s): %w",
+			gwScrape.Value(metricGatewayMessagesSent), gwScrape.Value(metricGatewayUpdatesSent), gwScrape.Value(metricGatewaySlow),
+			gwScrape.Value(metricGatewayConnections), gw.logPath, err)
 	}
 
 	bare, err := startBareServer()
@@ -187,7 +189,7 @@ func (e *env) fanoutSide(ctx context.Context, url string, size fanoutSize, publi
 		}
 	}
 	if len(delays) == 0 {
-		return res, fmt.Errorf("no client received an update in the measured windows")
+		return res, fmt.Errorf("no client received an update of the measured windows (%d of %d clients disconnected)", res.disconnected, len(clients))
 	}
 	span := float64(measuredTo-measuredFrom)/1000 + 2
 	res.updatesPerSec = float64(updates) / span

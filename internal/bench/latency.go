@@ -86,44 +86,17 @@ func (e *env) latencyAt(ctx context.Context, id string, target float64, repartit
 		})
 	}()
 
-	producer, err := tradegen.NewProducer(e.cluster.Brokers, nil, e.logger)
-	if err != nil {
-		stopReader()
-		return Row{}, err
-	}
-	defer producer.Close()
-	e.logf("row %s: generator live at %s trades/s for %v", id, thousands(int64(target)), warm+measure)
-	type produced struct {
-		stats tradegen.Stats
-		err   error
-	}
-	genDone := make(chan produced, 1)
-	go func() {
-		st, err := tradegen.Produce(ctx, producer, topic, tradegen.Options{Seed: 11, Instruments: 900, Rate: target, Duration: warm + measure + time.Second, Unkeyed: repartition})
-		genDone <- produced{st, err}
-	}()
-
-	var s1, s2 Scrape
-	if sleep(ctx, warm) {
-		s1, err = agg.Metrics(ctx)
-	}
-	if err == nil && sleep(ctx, measure) {
-		s2, err = agg.Metrics(ctx)
-	}
-	gen := <-genDone
+	live, err := e.liveFeed(ctx, id, topic, agg, tradegen.Options{Seed: 11, Instruments: 900, Rate: target, Unkeyed: repartition}, warm, measure)
 	sleep(ctx, time.Second) // the reader sees the last commits
 	stopReader()
 	readErr := <-readerDone
 	switch {
-	case ctx.Err() != nil:
-		return Row{}, ctx.Err()
 	case err != nil:
 		return Row{}, err
-	case gen.err != nil:
-		return Row{}, fmt.Errorf("generator: %w", gen.err)
 	case readErr != nil:
 		return Row{}, fmt.Errorf("output reader: %w", readErr)
 	}
+	s1, s2, gen := live.s1, live.s2, live.gen
 
 	h1, err := s1.Histogram(metricEmissionDelay)
 	if err != nil {
@@ -161,7 +134,7 @@ func (e *env) latencyAt(ctx context.Context, id string, target float64, repartit
 		id, len(gaps.gaps), millis(SampleQuantile(gaps.perPartition(), 0.5)), millis(SampleQuantile(gaps.perPartition(), 0.99)), millis(SampleQuantile(gaps.perPartition(), 1)),
 		len(gaps.perWindow()), millis(SampleQuantile(gaps.perWindow(), 0.5)), millis(SampleQuantile(gaps.perWindow(), 0.99)))
 	e.notef("row %s: target %s/s, generator produced %s on average, aggregator consumed %s in the measured interval; %.0f window closings observed (mean %s), %d output records read; late records %.0f.",
-		id, thousands(int64(target)), rate(float64(gen.stats.Produced)/gen.stats.Elapsed.Seconds()), rate(achieved),
+		id, thousands(int64(target)), rate(float64(gen.Produced)/gen.Elapsed.Seconds()), rate(achieved),
 		h.Count, millis(h.Sum/h.Count), len(inInterval), s2.Value(metricLate))
 	return Row{
 		ID:      id,
@@ -171,6 +144,53 @@ func (e *env) latencyAt(ctx context.Context, id string, target float64, repartit
 		Target:  "p99 <= 100 ms",
 		Verdict: AtMost(p99, 0.1),
 	}, nil
+}
+
+// liveRun is what liveFeed measured: the aggregator's metrics after the
+// warm-up and after the measured interval, and the generator's figures.
+type liveRun struct {
+	s1, s2 Scrape
+	gen    tradegen.Stats
+}
+
+// liveFeed paces tradegen live into topic with feed's options for warm +
+// measure while agg works, and scrapes agg after the warm-up and again
+// after the measured interval.
+func (e *env) liveFeed(ctx context.Context, id, topic string, agg *aggregatorRun, feed tradegen.Options, warm, measure time.Duration) (liveRun, error) {
+	var run liveRun
+	producer, err := tradegen.NewProducer(e.cluster.Brokers, nil, e.logger)
+	if err != nil {
+		return run, err
+	}
+	defer producer.Close()
+	e.logf("row %s: generator live at %s trades/s for %v", id, thousands(int64(feed.Rate)), warm+measure)
+	type produced struct {
+		stats tradegen.Stats
+		err   error
+	}
+	genDone := make(chan produced, 1)
+	go func() {
+		feed.Duration = warm + measure + time.Second
+		st, err := tradegen.Produce(ctx, producer, topic, feed)
+		genDone <- produced{st, err}
+	}()
+	if sleep(ctx, warm) {
+		run.s1, err = agg.Metrics(ctx)
+	}
+	if err == nil && sleep(ctx, measure) {
+		run.s2, err = agg.Metrics(ctx)
+	}
+	gen := <-genDone
+	run.gen = gen.stats
+	switch {
+	case ctx.Err() != nil:
+		return run, ctx.Err()
+	case err != nil:
+		return run, err
+	case gen.err != nil:
+		return run, fmt.Errorf("generator: %w", gen.err)
+	}
+	return run, nil
 }
 
 // readDelays reads topic from the beginning as a read_committed consumer

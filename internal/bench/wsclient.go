@@ -18,6 +18,7 @@ const (
 	metricGatewaySlow         = "tickcompact_gateway_slow_clients_disconnected_total"
 	metricGatewayConflated    = "tickcompact_gateway_updates_conflated_total"
 	metricGatewayUpdatesSent  = "tickcompact_gateway_updates_sent_total"
+	metricGatewayMessagesSent = "tickcompact_gateway_messages_sent_total"
 	metricGatewayConnections  = "tickcompact_gateway_connections"
 	metricGatewayPingTimeouts = "tickcompact_gateway_ping_timeouts_total"
 )
