@@ -262,10 +262,3 @@ func (h *hub) after(cursor uint64) (*sharedFrame, uint64) {
 	h.frames[cursor] = f
 	return f, h.seq
 }
-
-// size returns the number of ISINs stored.
-func (h *hub) size() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.latest)
-}
