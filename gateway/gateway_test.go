@@ -148,7 +148,10 @@ func TestSlowClientConflatedThenDisconnected(t *testing.T) {
 			f.write(1, ids...)
 			g := startGateway(t, r, func(c *Config) {
 				c.WebSocket.MaxLag = 3 * time.Second
-				c.WebSocket.WriteTimeout = 30 * time.Minute // the lag limit is what this test is about
+				// The lag limit is what this test is about: a client that
+				// does not read does not answer pings or take writes either.
+				c.WebSocket.WriteTimeout = 30 * time.Minute
+				c.WebSocket.PingInterval = 30 * time.Minute
 			})
 			slow := dial(t, g.url(), nil)
 			slow.send(tc.subscribe)

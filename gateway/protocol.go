@@ -115,6 +115,13 @@ func appendItems(dst []byte, items []*item) []byte {
 
 // updatesFrame is {"type":"updates","items":[envelope,...]}.
 func updatesFrame(dst []byte, items []*item) []byte {
+	size := len(`{"type":"`+typeUpdates+`","items":[]}`) + len(items)
+	for _, it := range items {
+		size += len(it.envelope)
+	}
+	// Sized once: a frame of 900 envelopes would otherwise grow through
+	// a dozen copies, and clients of all ISINs build one per cursor.
+	dst = slices.Grow(dst[:0], size)
 	dst = append(dst, `{"type":"`+typeUpdates+`","items":`...)
 	dst = appendItems(dst, items)
 	return append(dst, '}')
