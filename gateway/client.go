@@ -229,9 +229,12 @@ func (c *client) writeLoop(ctx context.Context, h *hub) error {
 	}
 }
 
-// write writes one frame within write_timeout.
+// write writes one frame within write_timeout. The write is bounded by
+// write_timeout alone, not by ctx: coder/websocket closes the connection
+// when a write's context ends, even just after the frame went out, and a
+// shutdown must leave it open for the close frame.
 func (c *client) write(ctx context.Context, frame []byte) error {
-	writeCtx, cancel := context.WithTimeout(ctx, c.cfg.WriteTimeout)
+	writeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
 	defer cancel()
 	if err := c.conn.Write(writeCtx, websocket.MessageText, frame); err != nil {
 		if ctx.Err() == nil && writeCtx.Err() != nil {
@@ -277,7 +280,9 @@ func (c *client) pingLoop(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 		}
-		pingCtx, cancel := context.WithTimeout(ctx, c.cfg.PingInterval)
+		// Not ended by ctx, for the reason write gives; closing the
+		// connection ends a ping that waits for its pong.
+		pingCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.PingInterval)
 		err := c.conn.Ping(pingCtx)
 		cancel()
 		if err != nil && ctx.Err() == nil {

@@ -397,8 +397,8 @@ func TestShutdownClosesClients(t *testing.T) {
 	c.send(`{"type":"subscribe","all":true}`)
 	c.expect("snapshot")
 	g.stop()
-	if code, _ := c.closeStatus(10 * time.Second); code != websocket.StatusGoingAway {
-		t.Fatalf("closed with %d, want 1001", code)
+	if code, reason := c.closeStatus(10 * time.Second); code != websocket.StatusGoingAway {
+		t.Fatalf("closed with %d %q, want 1001", code, reason)
 	}
 }
 
