@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: all build test test-integration test-browser demo bench fuzz deps-redis kafka-start kafka-stop clean
+.PHONY: all build test test-integration test-browser test-containers demo bench fuzz deps-redis kafka-start kafka-stop clean
 
 all: build
 
@@ -14,10 +14,11 @@ build:
 deps-redis:
 	@scripts/ensure-redis.sh
 
-## test: vet and the whole fast tier (embedded Kafka, real redis-server)
+## test: vet and the whole fast tier (embedded Kafka, real redis-server, the alert rules' promtool tests)
 test: deps-redis
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) vet -tags containers ./internal/deploycheck/
+	PROMTOOL="$$(scripts/ensure-promtool.sh)" $(GO) test -count=1 -timeout 30m ./...
 
 ## test-browser: the gateway's live page in headless Chromium against the demo pipeline (installs Debian's chromium);
 ## SCREENSHOT=docs/img/gateway.png refreshes the README's screenshot
@@ -27,6 +28,10 @@ test-browser: deps-redis
 ## test-integration: every TestE2E* scenario against a real Apache Kafka broker (needs Java 17+ and Maven)
 test-integration: deps-redis
 	scripts/integration.sh
+
+## test-containers: build the images and run docker-compose.yml on podman, step by step (installs podman)
+test-containers:
+	scripts/test-containers.sh
 
 ## demo: the whole pipeline in one process with an embedded broker and Redis; ARGS="--rate 2000" to pass flags
 demo:

@@ -41,6 +41,10 @@ func TestE2EBacklogExact(t *testing.T) {
 
 	stop := h.startInProcess()
 	got := h.collect(len(want), 20*time.Second)
+	testkit.WaitCaughtUp(t, h.httpAddr, "tickcompact_aggregator_consumer_lag", 3, 10*time.Second)
+	if ready := waitMetric(t, h.httpAddr, "tickcompact_aggregator_ready", 1); ready != 1 {
+		t.Errorf("tickcompact_aggregator_ready = %g while emitting", ready)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("aggregator: %v", err)
 	}

@@ -1,10 +1,13 @@
 package aggregator
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"tickcompact/aggregator/trade"
+	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/memtune"
 )
 
@@ -27,9 +30,14 @@ type metrics struct {
 	// markersWritten and markersRead count progress markers (input.repartition).
 	markersWritten prometheus.Counter
 	markersRead    prometheus.Counter
+	lag            *prometheus.GaugeVec
+	lastEmission   prometheus.Gauge
+	windowSize     prometheus.Gauge
 }
 
-func newMetrics() *metrics {
+// newMetrics returns the metrics of an aggregator whose windows last
+// windowSize.
+func newMetrics(windowSize time.Duration) *metrics {
 	const ns = "tickcompact_aggregator"
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
@@ -60,9 +68,15 @@ func newMetrics() *metrics {
 			Help: "Progress markers written to the repartition topic (input.repartition), in committed transactions."}),
 		markersRead: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "progress_markers_read_total",
 			Help: "Progress markers read from the repartition topic (input.repartition), including replays."}),
+		lag: kafkaclient.NewLagGauge(ns),
+		lastEmission: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "last_emission_timestamp_seconds",
+			Help: "Unix time of the last committed transaction that emitted closed windows; the start time until the first."}),
+		windowSize: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "window_size_seconds",
+			Help: "The configured window size (window.size)."}),
 	}
 	m.registry.MustRegister(m.consumed, m.replayed, m.emitted, m.windowsClosed, m.late, m.dlq, m.transactions,
 		m.emissionDelay, m.openISINs, m.assigned, m.repartitioned, m.markersWritten, m.markersRead,
+		m.lag, m.lastEmission, m.windowSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memtune.MallocCollector())
 	for _, r := range trade.Reasons {
 		m.dlq.WithLabelValues(string(r))
@@ -73,6 +87,8 @@ func newMetrics() *metrics {
 	for _, result := range []string{"committed", "aborted"} {
 		m.transactions.WithLabelValues(result)
 	}
+	m.lastEmission.SetToCurrentTime()
+	m.windowSize.Set(windowSize.Seconds())
 	return m
 }
 

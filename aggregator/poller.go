@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/kafkaclient"
 )
 
 // poller calls the consumer's Poll on a goroutine of its own and hands the
@@ -22,7 +24,9 @@ type poller struct {
 	consumer *kafka.Consumer
 	// handle handles a rebalance event on the stage goroutine
 	// (windowStage.onRebalance, which keeps its errors).
-	handle  func(*kafka.Consumer, kafka.Event) error
+	handle func(*kafka.Consumer, kafka.Event) error
+	// lag is refreshed on the polling goroutine, which alone polls.
+	lag     *kafkaclient.ConsumerLag
 	batches chan polled
 	stop    chan struct{}
 	done    chan struct{}
@@ -61,8 +65,8 @@ const (
 	pollBatches = 4
 )
 
-func newPoller(consumer *kafka.Consumer, handle func(*kafka.Consumer, kafka.Event) error) *poller {
-	return &poller{consumer: consumer, handle: handle}
+func newPoller(consumer *kafka.Consumer, handle func(*kafka.Consumer, kafka.Event) error, lag *kafkaclient.ConsumerLag) *poller {
+	return &poller{consumer: consumer, handle: handle, lag: lag}
 }
 
 // start runs the polling goroutine.
@@ -95,6 +99,8 @@ func (p *poller) run(batches chan<- polled, stop <-chan struct{}, done chan<- st
 				continue
 			}
 		}
+		// Here once per full batch or idle poll, not once per record.
+		p.lag.Refresh()
 		if len(p.batch) == 0 {
 			continue
 		}

@@ -61,7 +61,7 @@ func TestPollerHandsOverRecordsAndRebalancesInOrder(t *testing.T) {
 		}
 		return nil
 	}
-	p = newPoller(consumer, handle)
+	p = newPoller(consumer, handle, nil)
 	if err := consumer.SubscribeTopics([]string{topic}, p.onRebalance); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"tickcompact/aggregator/progress"
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
+	"tickcompact/internal/kafkaclient"
 )
 
 // repartitionStage re-keys a raw topic that is not keyed by ISIN into
@@ -56,6 +57,7 @@ type repartitionStage struct {
 	// close, so live it is committed at once.
 	crossed bool
 	backlog backlogWatch
+	lag     *kafkaclient.ConsumerLag
 	failure error
 	closing bool // see windowStage.closing
 }
@@ -157,6 +159,7 @@ const idleCheckInterval = 50 * time.Millisecond
 func (s *repartitionStage) loop(ctx context.Context) error {
 	for ctx.Err() == nil {
 		ev := s.consumer.Poll(int(pollInterval.Milliseconds()))
+		s.lag.Refresh()
 		if s.failure != nil {
 			return s.failure
 		}

@@ -34,7 +34,8 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: &readiness{}}
+	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(cfg.Window.Size), ready: &readiness{}}
+	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_aggregator", s.ready.check))
 	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check, cfg.HTTP.Pprof)
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: %w", err)
@@ -371,6 +372,7 @@ func (s *Service) newRepartitionStage(ctx context.Context) (*repartitionStage, f
 		parser:     s.parser(),
 		rawTopic:   s.cfg.Input.Topic,
 		keyedTopic: s.cfg.RepartitionTopic(),
+		lag:        kafkaclient.NewConsumerLag(consumer, s.metrics.lag),
 		dlqTopic:   s.cfg.DLQ.Topic,
 		backlog:    backlogWatch{consumer: consumer, topic: s.cfg.Input.Topic},
 		window:     window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace},

@@ -137,7 +137,7 @@ func (s *windowStage) run(ctx context.Context) error {
 		return fmt.Errorf("aggregator: initializing transactions: %w", err)
 	}
 	s.ready.initialized.Store(true)
-	s.poll = newPoller(s.consumer, s.onRebalance)
+	s.poll = newPoller(s.consumer, s.onRebalance, kafkaclient.NewConsumerLag(s.consumer, s.metrics.lag))
 	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.poll.onRebalance); err != nil {
 		_ = s.consumer.Close()
 		return fmt.Errorf("aggregator: subscribing to %s: %w", s.topic, err)
@@ -492,6 +492,9 @@ func (s *windowStage) commit(ctx context.Context) error {
 	s.logger.Debug("committed", "records", emitted, "offsets", len(tps), "took", now.Sub(began), "windows", len(s.windowEnds))
 	for _, end := range s.windowEnds {
 		s.metrics.emissionDelay.Observe(now.Sub(time.UnixMilli(end)).Seconds())
+	}
+	if len(s.windowEnds) > 0 {
+		s.metrics.lastEmission.SetToCurrentTime()
 	}
 	s.windowEnds = s.windowEnds[:0]
 	s.metrics.emitted.Add(float64(emitted))

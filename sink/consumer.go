@@ -9,6 +9,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"golang.org/x/sync/errgroup"
+
+	"tickcompact/internal/kafkaclient"
 )
 
 const (
@@ -64,6 +66,9 @@ type consumerLoop struct {
 	// envelopes builds each record's envelope with redis.format envelope;
 	// nil stores and publishes the raw value.
 	envelopes *envelopeEncoder
+	// lag is refreshed by the loop, which alone polls; nil in tests with a
+	// scripted consumer.
+	lag *kafkaclient.ConsumerLag
 
 	// lanes are the writers, each with the batches of its partitions;
 	// laneOf gives an assigned partition's lane.
@@ -131,6 +136,7 @@ func (c *consumerLoop) run(ctx context.Context) error {
 
 func (c *consumerLoop) loop(ctx context.Context) error {
 	for ctx.Err() == nil {
+		c.lag.Refresh()
 		switch {
 		case !c.failing:
 			c.consume(ctx)

@@ -136,11 +136,13 @@ func TestE2ESinkSnapshot(t *testing.T) {
 		"tickcompact_sink_stale_skipped_total":    float64(stale),
 		"tickcompact_sink_invalid_records_total":  3,
 		"tickcompact_sink_paused":                 0,
+		"tickcompact_sink_ready":                  1,
 	} {
 		if got := in.metric(name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
+	testkit.WaitCaughtUp(t, in.svc.HTTPAddr(), "tickcompact_sink_consumer_lag", 3, 10*time.Second)
 	if got := in.metric("tickcompact_sink_batch_latency_seconds_count"); got < 1 {
 		t.Errorf("batch_latency_seconds_count = %v", got)
 	}

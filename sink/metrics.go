@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/memtune"
 )
 
@@ -34,6 +35,7 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	paused        prometheus.Gauge
 	assigned      prometheus.Gauge
+	lag           *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -64,9 +66,10 @@ func newMetrics() *metrics {
 			Help: "1 while consumption is paused because Redis is failing, else 0."}),
 		assigned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions",
 			Help: "Input partitions assigned to this instance."}),
+		lag: kafkaclient.NewLagGauge(ns),
 	}
 	m.registry.MustRegister(m.consumed, m.written, m.stale, m.invalid, m.redisErrors, m.scriptReloads, m.commits,
-		m.batchLatency, m.batchSize, m.paused, m.assigned,
+		m.batchLatency, m.batchSize, m.paused, m.assigned, m.lag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), memtune.MallocCollector())
 	for _, r := range []string{reasonEmptyKey, reasonMissingWindowEnd, reasonBadWindowEnd, reasonBadEnvelopeHeader} {
 		m.invalid.WithLabelValues(r)

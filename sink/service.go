@@ -44,6 +44,7 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: newReadiness(cfg.Secrets()),
 		redisOpts: opts, healthInterval: defaultHealthInterval}
+	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_sink", s.ready.check))
 	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check, cfg.HTTP.Pprof)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
@@ -137,6 +138,7 @@ func (s *Service) consume(ctx context.Context) error {
 		return fmt.Errorf("sink: creating consumer: %w", kafkaclient.CreationError(err))
 	}
 	loop := newConsumerLoop(s.cfg, s.logger, s.metrics, s.ready, consumer, writer, func() redisApplier { return newWriter() })
+	loop.lag = kafkaclient.NewConsumerLag(consumer, s.metrics.lag)
 	loop.healthInterval = s.healthInterval
 	s.prepareRedis(ctx, writer, loop)
 	s.ready.started.Store(true)

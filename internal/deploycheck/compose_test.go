@@ -53,7 +53,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 }
 
 // allProfiles turns on every optional service.
-var allProfiles = []string{"demo", "gateway"}
+var allProfiles = []string{"demo", "gateway", "monitoring"}
 
 func TestComposeServicesAndProfiles(t *testing.T) {
 	base := []string{"aggregator", "kafka", "redis", "sink", "topics"}
@@ -64,6 +64,7 @@ func TestComposeServicesAndProfiles(t *testing.T) {
 		{nil, base},
 		{[]string{"demo"}, append(slices.Clone(base), "tradegen")},
 		{[]string{"gateway"}, append(slices.Clone(base), "gateway")},
+		{[]string{"monitoring"}, append(slices.Clone(base), "prometheus")},
 	} {
 		p := loadProject(t, tc.profiles...)
 		if got := slices.Sorted(maps.Keys(p.Services)); !slices.Equal(got, slices.Sorted(slices.Values(tc.want))) {
@@ -78,6 +79,8 @@ func TestComposeServicesAndProfiles(t *testing.T) {
 			want = []string{"demo"}
 		case "gateway":
 			want = []string{"gateway"}
+		case "prometheus":
+			want = []string{"monitoring"}
 		}
 		if !slices.Equal(svc.Profiles, want) {
 			t.Errorf("%s: profiles %q, want %q", name, svc.Profiles, want)

@@ -67,6 +67,18 @@ func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc, ppr
 // same address. Call it before Serve.
 func (s *Server) Handle(pattern string, handler http.Handler) { s.mux.Handle(pattern, handler) }
 
+// ReadyGauge returns the gauge <namespace>_ready: 1 while ready reports the
+// service ready (/readyz answers 200), else 0, read at each scrape.
+func ReadyGauge(namespace string, ready ReadinessFunc) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "ready",
+		Help: "1 while /readyz answers 200, else 0."}, func() float64 {
+		if ready() != nil {
+			return 0
+		}
+		return 1
+	})
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
 

@@ -52,17 +52,23 @@ func MetricValue(exposition, name string) float64 {
 // test when the endpoint does not answer, so that it can be polled while a
 // service is down or restarting.
 func ScrapeMetric(addr, name string) (float64, error) {
+	body, err := scrape(addr)
+	if err != nil {
+		return 0, err
+	}
+	return MetricValue(body, name), nil
+}
+
+// scrape returns the body of http://addr/metrics, with a 2 s timeout.
+func scrape(addr string) (string, error) {
 	client := http.Client{Timeout: 2 * time.Second}
 	resp, err := client.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	return MetricValue(string(body), name), nil
+	return string(body), err
 }
 
 // Readyz fetches http://addr/readyz and returns its status code and body;
@@ -93,4 +99,34 @@ func WaitReadyz(t testing.TB, addr string, want int, reason string, timeout time
 	}
 	t.Fatalf("/readyz on %s: %d %q, want %d %q within %v", addr, code, body, want, reason, timeout)
 	return ""
+}
+
+// WaitCaughtUp polls /metrics on addr until the gauge name (a consumer_lag)
+// has one series per partition, each 0, and fails the test with the last
+// series read after timeout.
+func WaitCaughtUp(t testing.TB, addr, name string, partitions int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var series []string
+	for {
+		series = series[:0]
+		zero := 0
+		if body, err := scrape(addr); err == nil {
+			for _, line := range strings.Split(body, "\n") {
+				if strings.HasPrefix(line, name+"{") {
+					series = append(series, line)
+					if strings.HasSuffix(line, " 0") {
+						zero++
+					}
+				}
+			}
+		}
+		if len(series) == partitions && zero == partitions {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s on %s: %q, want %d partitions at 0 within %v", name, addr, series, partitions, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
