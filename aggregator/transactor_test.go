@@ -67,7 +67,7 @@ func TestRejectedRecordsCountOnCommit(t *testing.T) {
 	if err := p.InitTransactions(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m := newMetrics(2*time.Second)
+	m := newMetrics(2 * time.Second)
 	txn := &transactor{producer: p, logger: slog.New(slog.DiscardHandler), metrics: m, queueFullLimit: time.Second}
 	counted := func() (invalidJSON, missingISIN float64) {
 		value := func(r trade.Reason) float64 {
@@ -148,7 +148,7 @@ func TestAbortThatCannotCompleteIsFatal(t *testing.T) {
 	if err := p.InitTransactions(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	txn := &transactor{producer: p, logger: slog.New(slog.DiscardHandler), metrics: newMetrics(2*time.Second), queueFullLimit: time.Second}
+	txn := &transactor{producer: p, logger: slog.New(slog.DiscardHandler), metrics: newMetrics(2 * time.Second), queueFullLimit: time.Second}
 	topic := "out"
 	if err := txn.produce(&kafka.Message{TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: 0}, Value: []byte("{}")}); err != nil {
 		t.Fatal(err)
