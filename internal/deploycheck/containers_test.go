@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -535,9 +536,12 @@ func (c *containerRun) killAndRestart(service string, port int, counter string) 
 		if err != nil {
 			return err
 		}
+		// The SIGKILL comes from outside the engine, as from the OOM killer
+		// or a crash: `podman kill` (like `docker kill`) counts as a stop by
+		// the user, which restart policies leave stopped.
 		killed := time.Now()
-		if _, err := c.e.podman(ctx, "kill", "--signal", "KILL", name); err != nil {
-			return err
+		if err := syscall.Kill(before.State.Pid, syscall.SIGKILL); err != nil {
+			return fmt.Errorf("SIGKILL to %s's process %d: %w", name, before.State.Pid, err)
 		}
 		err = waitFor(ctx, 2*time.Minute, 500*time.Millisecond, name+" restarted by the engine", func() (bool, string) {
 			st, err := c.e.inspect(ctx, name)

@@ -28,6 +28,8 @@ import (
 //   - podman-compose ignores depends_on's service_healthy with podman before
 //     4.6: the test starts the services in the file's dependency order and
 //     waits for each condition (see startInDependencyOrder);
+//   - podman build writes OCI images by default, which have no HEALTHCHECK:
+//     every command runs with BUILDAH_FORMAT=docker, Docker's image format;
 //   - podman-compose 1.6.0 takes one --scale per call and does not remove
 //     the containers a lower --scale leaves over: the test scales one service
 //     per call and stops and removes the extra containers itself, the
@@ -63,6 +65,7 @@ func (e *engine) network() string { return e.project + "_default" }
 // run runs a command and returns its combined output, failing with it.
 func run(ctx context.Context, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "BUILDAH_FORMAT=docker")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, lastLines(string(out), 30))
