@@ -31,8 +31,8 @@ import (
 const testProject = "tickcompact-test"
 
 // TestContainers builds every image from the Dockerfile and runs
-// docker-compose.yml, unchanged, on podman with the demo and monitoring
-// profiles, checking what an operator relies on, one step after the other:
+// docker-compose.yml, unchanged, on podman with every profile it declares
+// (demo, monitoring), checking what an operator relies on, one step after the other:
 // health through the images' own HEALTHCHECKs, non-root users, trades
 // reaching Redis, scaling out and back while trades flow, SIGKILLed
 // containers restarted by the engine, Prometheus scraping every instance and
@@ -43,8 +43,19 @@ const testProject = "tickcompact-test"
 // Run it with `make test-containers`, which installs podman and
 // podman-compose and builds the stand-ins for the base images.
 func TestContainers(t *testing.T) {
-	e := newEngine(t, testProject, "demo", "monitoring")
-	project := loadProject(t, "demo", "monitoring")
+	// Every profile the file declares (demo, monitoring, and any added later):
+	// every service is checked.
+	project := loadProject(t, "*")
+	var profiles []string
+	for _, svc := range project.Services {
+		for _, p := range svc.Profiles {
+			if !slices.Contains(profiles, p) {
+				profiles = append(profiles, p)
+			}
+		}
+	}
+	slices.Sort(profiles)
+	e := newEngine(t, testProject, profiles...)
 	ctx := t.Context()
 	c := &containerRun{e: e, project: project}
 
@@ -464,7 +475,11 @@ func (c *containerRun) partitionsSpread(ctx context.Context, service string, por
 			total += v
 		}
 		ok := len(names) == instances && total == float64(partitions) && !slices.Contains(counts, 0)
-		return ok, fmt.Sprintf("%d containers, %s per instance %v", len(names), metric, counts)
+		state := fmt.Sprintf("%d containers, %s per instance %v", len(names), metric, counts)
+		if ok {
+			c.e.t.Logf("  %s", state)
+		}
+		return ok, state
 	})
 }
 
