@@ -127,7 +127,9 @@ build() {
     ;;
   esac
   local t0=$SECONDS
-  if ! "$PODMAN" build --pull=never --label "$LABEL=$want" --build-arg "BASE=$BASE" "${extra[@]}" \
+  # --layers=false: no intermediate images left behind (the label above
+  # decides when to rebuild).
+  if ! "$PODMAN" build --pull=never --layers=false --label "$LABEL=$want" --build-arg "BASE=$BASE" "${extra[@]}" \
     -t "$name" "$ctx" >"$CACHE/build-$dir.log" 2>&1; then
     tail -n 30 "$CACHE/build-$dir.log" >&2
     die "$name: build failed (log: $CACHE/build-$dir.log)"

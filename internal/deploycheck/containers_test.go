@@ -59,12 +59,14 @@ func TestContainers(t *testing.T) {
 	ctx := t.Context()
 	c := &containerRun{e: e, project: project}
 
+	danglingBefore := e.danglingImages(ctx)
 	t.Cleanup(func() {
 		e.health.close()
 		if t.Failed() {
 			t.Logf("container logs:\n%s", e.logs(context.Background(), 40))
 		}
 		e.down()
+		e.removeNewDangling(danglingBefore)
 	})
 	e.down() // leftovers of an interrupted run
 	e.startHealthRunner()

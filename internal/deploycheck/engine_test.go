@@ -233,6 +233,30 @@ func (e *engine) down() {
 	}
 }
 
+// danglingImages returns the IDs of the untagged images: a build's stages
+// other than its target.
+func (e *engine) danglingImages(ctx context.Context) map[string]bool {
+	out, _ := e.podman(ctx, "images", "-q", "--no-trunc", "--filter", "dangling=true")
+	ids := map[string]bool{}
+	for _, id := range strings.Fields(out) {
+		ids[id] = true
+	}
+	return ids
+}
+
+// removeNewDangling removes the untagged images the run's builds left (the
+// builder stage is most of a gigabyte each time the source changed); the
+// tagged images stay. Images still in use are kept.
+func (e *engine) removeNewDangling(before map[string]bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for id := range e.danglingImages(ctx) {
+		if !before[id] {
+			_, _ = e.podman(ctx, "rmi", id)
+		}
+	}
+}
+
 // healthRunner runs the health check of every running container of the
 // project that has one, each at its own interval, in place of the systemd
 // timers podman uses elsewhere. The check is the container's own
