@@ -510,7 +510,7 @@ func (c *containerRun) scale(aggregators, sinks int) func(context.Context) error
 				if _, err := c.e.podman(ctx, "stop", "-t", grace, extra); err != nil {
 					return err
 				}
-				if _, err := c.e.podman(ctx, "rm", extra); err != nil {
+				if _, err := c.e.podman(ctx, "rm", "-v", extra); err != nil {
 					return err
 				}
 			}

@@ -218,13 +218,14 @@ func (e *engine) logs(ctx context.Context, lines int) string {
 func (e *engine) down() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := e.composeCmd(ctx, "down", "-v", "-t", "10"); err != nil {
-		e.t.Logf("podman-compose down: %v", err)
-	}
-	// Containers that down does not know of (the verify run, leftovers of
-	// an interrupted run) and what they held.
+	// Every container first, with its anonymous volumes (the images declare
+	// some: Kafka's data, Redis's and Prometheus's), which podman-compose
+	// down leaves; then down for the network and the named volumes.
 	for _, name := range e.allContainers(ctx) {
 		_, _ = e.podman(ctx, "rm", "-f", "-v", name)
+	}
+	if _, err := e.composeCmd(ctx, "down", "-v"); err != nil {
+		e.t.Logf("podman-compose down: %v", err)
 	}
 	_, _ = e.podman(ctx, "network", "rm", "-f", e.network())
 	out, _ := e.podman(ctx, "volume", "ls", "-q", "--filter", "label=io.podman.compose.project="+e.project)
