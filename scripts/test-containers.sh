@@ -21,6 +21,6 @@ say "stand-ins ready after $((SECONDS - t0))s; running TestContainers"
 exec 9>/tmp/tickcompact-test-containers.lock
 flock -w 3600 9 || { say "FAILED: another make test-containers holds /tmp/tickcompact-test-containers.lock"; exit 1; }
 status=0
-go test -tags containers -run '^TestContainers$' -count=1 -v -timeout 60m ./internal/deploycheck/ || status=$?
+go test -tags containers -run '^TestContainers$' -count=1 -v -timeout 75m ./internal/deploycheck/ || status=$?
 say "finished in $((SECONDS - t0))s (exit $status)"
 exit $status

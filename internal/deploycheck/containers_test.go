@@ -3,6 +3,7 @@
 package deploycheck
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -71,45 +72,38 @@ func TestContainers(t *testing.T) {
 	e.down() // leftovers of an interrupted run
 	e.startHealthRunner()
 
-	steps := []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"kafka's host port is free", c.portFree},
-		{"build the images from the Dockerfile", c.build},
-		{"the images run as a non-root user, with a HEALTHCHECK", c.imageConfig},
+	steps := []step{
+		{name: "kafka's host port is free", run: c.portFree},
+		// A first build compiles librdkafka's Go binding and every module
+		// with empty caches: many minutes on a busy 2-CPU machine.
+		{name: "build the images from the Dockerfile", run: c.build, timeout: 45 * time.Minute},
+		{name: "the images run as a non-root user, with a HEALTHCHECK", run: c.imageConfig},
 	}
 	for _, wave := range c.waves() {
-		steps = append(steps, struct {
-			name string
-			run  func(context.Context) error
-		}{fmt.Sprintf("start %s and wait for %s", strings.Join(wave, ", "), c.conditions(wave)), c.startWave(wave)})
+		steps = append(steps, step{name: fmt.Sprintf("start %s and wait for %s", strings.Join(wave, ", "), c.conditions(wave)), run: c.startWave(wave)})
 	}
-	steps = append(steps, []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"every service is healthy through its own HEALTHCHECK", c.allHealthy},
-		{"the services run as a non-root user", c.nonRoot},
-		{"trades flow into Redis: the snapshot hash fills and SUBSCRIBE gets updates", c.tradesReachRedis},
-		{"Prometheus scrapes every instance (1 aggregator, 1 sink)", c.targetsUp(1, 1)},
-		{"scale out to 3 aggregators and 2 sinks while trades flow", c.scale(3, 2)},
-		{"Prometheus scrapes every instance (3 aggregators, 2 sinks)", c.targetsUp(3, 2)},
-		{"scale back to 1 aggregator and 1 sink while trades flow", c.scale(1, 1)},
-		{"Prometheus scrapes every instance (1 aggregator, 1 sink)", c.targetsUp(1, 1)},
-		{"SIGKILL an aggregator: the engine restarts it and it emits again", c.killAndRestart("aggregator", 9101, "tickcompact_aggregator_records_emitted_total")},
-		{"SIGKILL the sink: the engine restarts it and it writes again", c.killAndRestart("sink", 9102, "tickcompact_sink_records_written_total")},
-		{"Prometheus has loaded every alert rule", c.rulesLoaded},
-		{"every query of the Grafana dashboard returns data", c.dashboardQueries},
-		{"kill the sink for good: TickcompactSinkDown fires, and resolves once it is back", c.sinkDownAlert},
-		{"stop the feed; the aggregator and the sink catch up", c.catchUp},
-		{"cmd/verify on the compose network: no violation, the Redis snapshot matches", c.verify},
+	steps = append(steps, []step{
+		{name: "every service is healthy through its own HEALTHCHECK", run: c.allHealthy},
+		{name: "the services run as a non-root user", run: c.nonRoot},
+		{name: "trades flow into Redis: the snapshot hash fills and SUBSCRIBE gets updates", run: c.tradesReachRedis},
+		{name: "Prometheus scrapes every instance (1 aggregator, 1 sink)", run: c.targetsUp(1, 1)},
+		{name: "scale out to 3 aggregators and 2 sinks while trades flow", run: c.scale(3, 2)},
+		{name: "Prometheus scrapes every instance (3 aggregators, 2 sinks)", run: c.targetsUp(3, 2)},
+		{name: "scale back to 1 aggregator and 1 sink while trades flow", run: c.scale(1, 1)},
+		{name: "Prometheus scrapes every instance (1 aggregator, 1 sink)", run: c.targetsUp(1, 1)},
+		{name: "SIGKILL an aggregator: the engine restarts it and it emits again", run: c.killAndRestart("aggregator", 9101, "tickcompact_aggregator_records_emitted_total")},
+		{name: "SIGKILL the sink: the engine restarts it and it writes again", run: c.killAndRestart("sink", 9102, "tickcompact_sink_records_written_total")},
+		{name: "Prometheus has loaded every alert rule", run: c.rulesLoaded},
+		{name: "every query of the Grafana dashboard returns data", run: c.dashboardQueries},
+		{name: "kill the sink for good: TickcompactSinkDown fires, and resolves once it is back", run: c.sinkDownAlert},
+		{name: "stop the feed; the aggregator and the sink catch up", run: c.catchUp},
+		{name: "cmd/verify on the compose network: no violation, the Redis snapshot matches", run: c.verify},
 	}...)
 
 	for i, s := range steps {
 		t.Logf("step %d/%d: %s ...", i+1, len(steps), s.name)
 		began := time.Now()
-		stepCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		stepCtx, cancel := context.WithTimeout(ctx, cmp.Or(s.timeout, 10*time.Minute))
 		err := s.run(stepCtx)
 		cancel()
 		if err != nil {
@@ -117,6 +111,14 @@ func TestContainers(t *testing.T) {
 		}
 		t.Logf("step %d/%d ok in %.1fs: %s", i+1, len(steps), time.Since(began).Seconds(), s.name)
 	}
+}
+
+// step is one check of TestContainers; it fails with an error saying what
+// it saw, within timeout (10 minutes when zero).
+type step struct {
+	name    string
+	run     func(context.Context) error
+	timeout time.Duration
 }
 
 // containerRun holds what the steps share.
