@@ -124,11 +124,11 @@ func TestConsumerLagFromPositionAndWatermark(t *testing.T) {
 	none.Refresh() // a nil ConsumerLag is off
 }
 
-// TestConsumerLagOnBroker checks, against librdkafka and a broker, that the
+// TestE2EConsumerLag checks, against librdkafka and a broker, that the
 // cached watermarks and the position give the records not yet polled, and
 // that a read_committed consumer caught up with a transactional producer's
 // output (which ends in a commit marker) shows zero.
-func TestConsumerLagOnBroker(t *testing.T) {
+func TestE2EConsumerLag(t *testing.T) {
 	k := testkit.StartKafka(t)
 	topic := testkit.UniqueName(t, "lag")
 	k.CreateTopic(t, topic, 2)
