@@ -73,7 +73,7 @@ func TestContainers(t *testing.T) {
 	e.startHealthRunner()
 
 	steps := []step{
-		{name: "kafka's host port is free", run: c.portFree},
+		{name: "the fixed host ports of the compose file are free", run: c.portFree},
 		// A first build compiles librdkafka's Go binding and every module
 		// with empty caches: many minutes on a busy 2-CPU machine.
 		{name: "build the images from the Dockerfile", run: c.build, timeout: 45 * time.Minute},
@@ -140,13 +140,18 @@ func (c *containerRun) built() []string {
 }
 
 func (c *containerRun) portFree(ctx context.Context) error {
-	for _, port := range service(c.e.t, c.project, "kafka").Ports {
-		addr := port.HostIP + ":" + port.Published
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("the compose file publishes kafka on %s, which is taken: %v", addr, err)
+	for _, name := range slices.Sorted(maps.Keys(c.project.Services)) {
+		for _, port := range c.project.Services[name].Ports {
+			if port.Published == "" || isPortRange(port.Published) {
+				continue // an ephemeral port
+			}
+			addr := net.JoinHostPort(port.HostIP, port.Published)
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("the compose file publishes %s on %s, which is taken: %v", name, addr, err)
+			}
+			l.Close()
 		}
-		l.Close()
 	}
 	return nil
 }
