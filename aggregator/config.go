@@ -16,8 +16,8 @@ import (
 // and its environment variables start with AGGREGATOR_.
 const serviceName = "aggregator"
 
-// Config is the aggregator's configuration. Keys are the contract's; see
-// configs/aggregator.yaml for each one's default and meaning.
+// Config is the aggregator's configuration. Keys are the contract's; Spec
+// gives each one's default and meaning.
 type Config struct {
 	Kafka  KafkaConfig    `mapstructure:"kafka"`
 	Input  InputConfig    `mapstructure:"input"`
@@ -106,44 +106,53 @@ type HTTPConfig struct {
 	Pprof bool `mapstructure:"pprof"`
 }
 
-// Defaults returns every key with its default: the one place defaults live.
-func Defaults() map[string]any {
-	return map[string]any{
-		"kafka.brokers":             "localhost:9092",
-		"kafka.properties":          map[string]string{},
-		"kafka.transactional_id":    "",
-		"kafka.transaction_timeout": 10 * time.Second,
-		"input.topic":               "trades",
-		"input.group":               "tickcompact-aggregator",
-		"input.start":               "earliest",
-		"input.isin_field":          "isin",
-		"input.time_field":          "",
-		"input.max_future":          time.Minute,
-		"input.repartition":         false,
-		"window.size":               2 * time.Second,
-		"window.grace":              time.Duration(0),
-		"window.idle_timeout":       time.Second,
-		"output.topic":              "trades-2s",
-		"output.partitions":         0,
-		"output.replication":        -1,
-		"output.config":             map[string]string{"cleanup.policy": "compact"},
-		"output.commit_interval":    50 * time.Millisecond,
-		"dlq.topic":                 "trades.dlq",
-		"http.addr":                 ":9101",
-		"http.pprof":                false,
-		"log.level":                 "info",
-		"log.format":                "json",
+// Spec lists every key with its default and a one-line description: the one
+// place defaults live, from which the flags and --help are made.
+func Spec() configload.Spec {
+	return configload.Spec{
+		Service: serviceName,
+		Summary: `aggregator compacts the raw trades topic into one latest trade per ISIN per window on the
+output topic (trades-2s), exactly once with Kafka transactions. It serves /metrics, /healthz and
+/readyz on http.addr.`,
+		Keys: []configload.Key{
+			{Name: "kafka.brokers", Default: "localhost:9092", Usage: "bootstrap brokers, comma-separated host:port"},
+			{Name: "kafka.properties", Default: map[string]string{}, Usage: "librdkafka properties passed as-is to every client (security.protocol, sasl.*, ssl.*, tuning)"},
+			{Name: "kafka.transactional_id", Default: "", Usage: "this instance's transactional.id; empty derives a stable one per host: <input.group>-<hostname>-<slot>"},
+			{Name: "kafka.transaction_timeout", Default: 10 * time.Second, Usage: "transaction.timeout.ms: how long a dead instance's open transaction can hold back read_committed readers"},
+			{Name: "input.topic", Default: "trades", Usage: "the raw trades topic"},
+			{Name: "input.group", Default: "tickcompact-aggregator", Usage: "consumer group shared by every aggregator instance"},
+			{Name: "input.start", Default: "earliest", Usage: "where a group with no committed offsets starts: earliest or latest"},
+			{Name: "input.isin_field", Default: "isin", Usage: "JSON field holding the ISIN"},
+			{Name: "input.time_field", Default: "", Usage: "JSON field holding the event time (epoch ms or RFC 3339); empty: the Kafka record timestamp"},
+			{Name: "input.max_future", Default: time.Minute, Usage: "records whose event time is further ahead of the wall clock go to the DLQ as future-time"},
+			{Name: "input.repartition", Default: false, Usage: "re-key a raw topic not keyed by ISIN through <input.topic>-by-isin first"},
+			{Name: "window.size", Default: 2 * time.Second, Usage: "tumbling window size, aligned to the Unix epoch; must divide 24h"},
+			{Name: "window.grace", Default: time.Duration(0), Usage: "a window closes when its partition's watermark reaches its end plus grace"},
+			{Name: "window.idle_timeout", Default: time.Second, Usage: "a caught-up partition quiet for this long closes its windows by wall clock"},
+			{Name: "output.topic", Default: "trades-2s", Usage: "the compacted output topic: one record per ISIN per window"},
+			{Name: "output.partitions", Default: 0, Usage: "partitions when creating the output topic; 0: as many as the input"},
+			{Name: "output.replication", Default: -1, Usage: "replication factor when creating topics; -1: the broker's default"},
+			{Name: "output.config", Default: map[string]string{"cleanup.policy": "compact"}, Usage: "topic configs when creating the output topic"},
+			{Name: "output.commit_interval", Default: 50 * time.Millisecond, Usage: "longest time closed windows wait in an open transaction while input keeps arriving"},
+			{Name: "dlq.topic", Default: "trades.dlq", Usage: "dead-letter topic for rejected input; empty drops rejected records and only counts them"},
+			{Name: "http.addr", Default: ":9101", Usage: "address of /metrics, /healthz and /readyz"},
+			{Name: "http.pprof", Default: false, Usage: "also serve Go's runtime profiles under /debug/pprof/ on http.addr"},
+			{Name: "log.level", Default: "info", Usage: "debug, info, warn or error"},
+			{Name: "log.format", Default: "json", Usage: "json (one object per line) or text"},
+		},
 	}
 }
 
+// Defaults returns every key with its default (Spec's).
+func Defaults() map[string]any { return Spec().Defaults() }
+
 // LoadConfig reads the configuration from args (without the program name) and
-// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid).
+// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid);
+// --help and --version return a *cli.Answer.
 func LoadConfig(args, environ []string) (Config, error) {
 	var cfg Config
-	if err := configload.Load(configload.Spec{Service: serviceName, Defaults: Defaults()}, args, environ, &cfg); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	err := configload.Load(Spec(), args, environ, &cfg)
+	return cfg, err
 }
 
 const day = 24 * time.Hour

@@ -2,65 +2,20 @@ package aggregator
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"tickcompact/internal/configload"
 )
 
-// The shipped configs/aggregator.yaml must list every key with its default,
-// so that it documents exactly what the service does with no file at all.
+// The shipped configs/aggregator.yaml must list every key with its default
+// and a comment, in Spec's order, so that it documents exactly what the
+// service does with no file at all.
 func TestShippedConfigMatchesDefaults(t *testing.T) {
-	path := filepath.Join("..", "configs", "aggregator.yaml")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	flat := map[string]any{}
-	flatten("", doc, flat, Defaults())
-	for key := range Defaults() {
-		if _, ok := flat[key]; !ok {
-			t.Errorf("configs/aggregator.yaml does not document %s", key)
-		}
-	}
-	fromFile, err := LoadConfig([]string{"--config", path}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The test runs in aggregator/, where no configs/aggregator.yaml exists,
-	// so no arguments means defaults only.
-	fromDefaults, err := LoadConfig(nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(fromFile, fromDefaults) {
-		t.Fatalf("file and defaults differ:\nfile     %+v\ndefaults %+v", fromFile, fromDefaults)
-	}
-}
-
-func flatten(prefix string, m map[string]any, out map[string]any, defaults map[string]any) {
-	for k, v := range m {
-		key := k
-		if prefix != "" {
-			key = prefix + "." + k
-		}
-		if sub, ok := v.(map[string]any); ok {
-			if _, isMap := defaults[key].(map[string]string); !isMap {
-				flatten(key, sub, out, defaults)
-				continue
-			}
-		}
-		out[key] = v
+	for _, p := range configload.CheckDocumented(Spec(), filepath.Join("..", "configs", "aggregator.yaml")) {
+		t.Error(p)
 	}
 }
 

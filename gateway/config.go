@@ -11,7 +11,6 @@ package gateway
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -24,8 +23,8 @@ import (
 // environment prefix.
 const serviceName = "gateway"
 
-// Config is the gateway's configuration; see configs/gateway.yaml for each
-// key's default and meaning.
+// Config is the gateway's configuration; Spec gives each key's default and
+// meaning.
 type Config struct {
 	Redis     RedisConfig     `mapstructure:"redis"`
 	HTTP      HTTPConfig      `mapstructure:"http"`
@@ -80,35 +79,44 @@ type WebSocketConfig struct {
 	MaxLag time.Duration `mapstructure:"max_lag"`
 }
 
-// Defaults returns every key with its default: the one place defaults live.
-func Defaults() map[string]any {
-	defaults := map[string]any{
-		"redis.channel":               "trades:2s",
-		"redis.snapshot_key":          "trades:latest",
-		"http.addr":                   ":8080",
-		"http.pprof":                  false,
-		"websocket.allowed_origins":   "",
-		"websocket.max_connections":   10000,
-		"websocket.max_isins":         1000,
-		"websocket.max_message_bytes": 32768,
-		"websocket.ping_interval":     20 * time.Second,
-		"websocket.write_timeout":     10 * time.Second,
-		"websocket.max_lag":           10 * time.Second,
-		"log.level":                   "info",
-		"log.format":                  "json",
+// Spec lists every key with its default and a one-line description: the one
+// place defaults live, from which the flags and --help are made.
+func Spec() configload.Spec {
+	keys := redisconn.Keys(serviceName)
+	keys = append(keys, []configload.Key{
+		{Name: "redis.channel", Default: "trades:2s", Usage: `the sink's redis.channel; "{isin}" in it subscribes to every instrument's channel`},
+		{Name: "redis.snapshot_key", Default: "trades:latest", Usage: "the sink's redis.snapshot_key, read at start-up and after every reconnection to Redis"},
+		{Name: "http.addr", Default: ":8080", Usage: "address of the page (/), the WebSocket endpoint (/ws), /metrics, /healthz and /readyz"},
+		{Name: "http.pprof", Default: false, Usage: "also serve Go's runtime profiles under /debug/pprof/ on http.addr"},
+		{Name: "websocket.allowed_origins", Default: []string{}, Usage: `host patterns of other origins whose pages may connect (path.Match, e.g. "*.example.com")`},
+		{Name: "websocket.max_connections", Default: 10000, Usage: "open connections at most; one more is closed at once with status 1013"},
+		{Name: "websocket.max_isins", Default: 1000, Usage: "ISINs in one subscription at most (a subscription to all has no such limit)"},
+		{Name: "websocket.max_message_bytes", Default: 32768, Usage: "largest message a client may send; a larger one closes its connection with status 1009"},
+		{Name: "websocket.ping_interval", Default: 20 * time.Second, Usage: "each client is pinged this often; one that has not answered by the next ping is closed"},
+		{Name: "websocket.write_timeout", Default: 10 * time.Second, Usage: "longest a write to one client may take; a slower client is disconnected"},
+		{Name: "websocket.max_lag", Default: 10 * time.Second, Usage: "longest an update may wait for a client; one that stays further behind is closed (4008)"},
+		{Name: "log.level", Default: "info", Usage: "debug, info, warn or error"},
+		{Name: "log.format", Default: "json", Usage: "json (one object per line) or text"},
+	}...)
+	return configload.Spec{
+		Service: serviceName,
+		Summary: `gateway serves the sink's Redis (redis.format envelope) to browsers: a WebSocket feed of the latest
+trade per ISIN per window, never an older window, and a live page, on http.addr with /metrics,
+/healthz and /readyz.`,
+		Keys: keys,
 	}
-	maps.Copy(defaults, redisconn.Defaults())
-	return defaults
 }
 
+// Defaults returns every key with its default (Spec's).
+func Defaults() map[string]any { return Spec().Defaults() }
+
 // LoadConfig reads the configuration from args (without the program name) and
-// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid).
+// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid);
+// --help and --version return a *cli.Answer.
 func LoadConfig(args, environ []string) (Config, error) {
 	var cfg Config
-	if err := configload.Load(configload.Spec{Service: serviceName, Defaults: Defaults()}, args, environ, &cfg); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	err := configload.Load(Spec(), args, environ, &cfg)
+	return cfg, err
 }
 
 // Validate checks the configuration without any I/O; each error names its key.

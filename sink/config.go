@@ -7,7 +7,6 @@ package sink
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 
 	"tickcompact/internal/configload"
@@ -20,8 +19,8 @@ import (
 // environment prefix.
 const serviceName = "sink"
 
-// Config is the sink's configuration. Keys are the contract's; see
-// configs/sink.yaml for each one's default and meaning.
+// Config is the sink's configuration. Keys are the contract's; Spec gives
+// each one's default and meaning.
 type Config struct {
 	Kafka KafkaConfig    `mapstructure:"kafka"`
 	Input InputConfig    `mapstructure:"input"`
@@ -92,37 +91,48 @@ const (
 // of window ends.
 const WindowEndSuffix = ":window-end"
 
-// Defaults returns every key with its default: the one place defaults live.
-func Defaults() map[string]any {
-	defaults := map[string]any{
-		"kafka.brokers":       "localhost:9092",
-		"kafka.properties":    map[string]string{},
-		"input.topic":         "trades-2s",
-		"input.group":         "tickcompact-sink",
-		"input.start":         "earliest",
-		"redis.channel":       "trades:2s",
-		"redis.snapshot_key":  "trades:latest",
-		"redis.stream_key":    "",
-		"redis.stream_maxlen": 100000,
-		"redis.format":        FormatRaw,
-		"redis.batch_size":    500,
-		"http.addr":           ":9102",
-		"http.pprof":          false,
-		"log.level":           "info",
-		"log.format":          "json",
+// Spec lists every key with its default and a one-line description: the one
+// place defaults live, from which the flags and --help are made.
+func Spec() configload.Spec {
+	keys := []configload.Key{
+		{Name: "kafka.brokers", Default: "localhost:9092", Usage: "bootstrap brokers, comma-separated host:port"},
+		{Name: "kafka.properties", Default: map[string]string{}, Usage: "librdkafka properties passed as-is (security.protocol, sasl.*, ssl.*, tuning)"},
+		{Name: "input.topic", Default: "trades-2s", Usage: "topic to read: the aggregator's output (read_committed)"},
+		{Name: "input.group", Default: "tickcompact-sink", Usage: "consumer group shared by every sink instance"},
+		{Name: "input.start", Default: "earliest", Usage: "where a group with no committed offsets starts: earliest or latest"},
 	}
-	maps.Copy(defaults, redisconn.Defaults())
-	return defaults
+	keys = append(keys, redisconn.Keys(serviceName)...)
+	keys = append(keys, []configload.Key{
+		{Name: "redis.channel", Default: "trades:2s", Usage: `Pub/Sub channel each newer value is published to; "{isin}" in it is replaced by the ISIN`},
+		{Name: "redis.snapshot_key", Default: "trades:latest", Usage: "hash of the latest value per ISIN; <snapshot_key>:window-end holds each value's window end"},
+		{Name: "redis.stream_key", Default: "", Usage: "stream each newer value is appended to; empty: no stream"},
+		{Name: "redis.stream_maxlen", Default: 100000, Usage: "approximate stream length kept (XADD MAXLEN ~)"},
+		{Name: "redis.format", Default: FormatRaw, Usage: "what is stored and published per record: raw (the trade as written) or envelope (JSON, for the gateway)"},
+		{Name: "redis.batch_size", Default: 500, Usage: "most records sent to Redis in one pipeline"},
+		{Name: "http.addr", Default: ":9102", Usage: "address of /metrics, /healthz and /readyz"},
+		{Name: "http.pprof", Default: false, Usage: "also serve Go's runtime profiles under /debug/pprof/ on http.addr"},
+		{Name: "log.level", Default: "info", Usage: "debug, info, warn or error"},
+		{Name: "log.format", Default: "json", Usage: "json (one object per line) or text"},
+	}...)
+	return configload.Spec{
+		Service: serviceName,
+		Summary: `sink applies the compacted trades-2s topic to Redis: a latest-value snapshot hash per ISIN that
+never goes back to an older window, a Pub/Sub message per update and an optional stream, committing
+Kafka offsets only after Redis acknowledged. It serves /metrics, /healthz and /readyz on http.addr.`,
+		Keys: keys,
+	}
 }
 
+// Defaults returns every key with its default (Spec's).
+func Defaults() map[string]any { return Spec().Defaults() }
+
 // LoadConfig reads the configuration from args (without the program name) and
-// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid).
+// environ, and validates it. Errors satisfy errors.Is(err, configload.ErrInvalid);
+// --help and --version return a *cli.Answer.
 func LoadConfig(args, environ []string) (Config, error) {
 	var cfg Config
-	if err := configload.Load(configload.Spec{Service: serviceName, Defaults: Defaults()}, args, environ, &cfg); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.Validate()
+	err := configload.Load(Spec(), args, environ, &cfg)
+	return cfg, err
 }
 
 // Validate checks the configuration without any I/O; each error names its key.

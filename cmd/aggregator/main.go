@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"tickcompact/aggregator"
+	"tickcompact/internal/cli"
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
@@ -20,10 +21,14 @@ import (
 
 func main() { os.Exit(run()) }
 
-// Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
+// Exit codes: 0 clean stop (or --help, --version), 1 runtime failure, 2 bad
+// configuration.
 func run() int {
 	memtune.Apply() // before librdkafka starts its threads
 	cfg, err := aggregator.LoadConfig(os.Args[1:], os.Environ())
+	if cli.Answered(err, os.Stdout) { // --help, --version
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aggregator:", err)
 		if errors.Is(err, configload.ErrInvalid) {

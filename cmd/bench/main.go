@@ -15,9 +15,19 @@ import (
 	"github.com/spf13/pflag"
 
 	"tickcompact/internal/bench"
+	"tickcompact/internal/cli"
 )
 
 func main() { os.Exit(run()) }
+
+// command is bench's --help.
+var command = cli.Command{
+	Name: "bench",
+	Summary: `bench measures tickcompact against its performance targets and prints one table: each figure
+beside the limit it is judged against, measured in the same run. make bench (scripts/bench.sh)
+builds the services and picks the broker.`,
+	Footer: "Exit codes: 0 the table was printed (whatever the verdicts); 1 the run failed; 2 bad flags.",
+}
 
 // Exit codes: 0 the table was printed (whatever the verdicts), 1 the run
 // failed, 2 bad flags.
@@ -40,11 +50,16 @@ func run() int {
 	flags.StringArrayVar(&opts.ServiceEnv, "service-env", nil, "extra KEY=VALUE environment variable for the services in a what-if run, e.g. GOMEMLIMIT=150MiB (repeatable; printed with the table)")
 	flags.StringVar(&rows, "rows", "", "comma-separated rows to run, 1-8 (default all)")
 	flags.StringVar(&sectionOut, "section-out", "", "also write a README Performance section with the table to this file")
-	if err := flags.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
+	err := command.Parse(flags, os.Args[1:])
+	if cli.Answered(err, os.Stdout) { // --help, --version
+		return 0
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected argument %q\n", flags.Arg(0))
 		return 2
 	}
 	if rows != "" {

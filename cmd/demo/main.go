@@ -10,21 +10,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/pflag"
 
+	"tickcompact/internal/cli"
 	"tickcompact/internal/demo"
 )
 
 func main() { os.Exit(run()) }
 
 func run() int {
-	opts, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, pflag.ErrHelp) {
+	opts, err := parseFlags(os.Args[1:])
+	if cli.Answered(err, os.Stdout) { // --help, --version
 		return 0
 	}
 	if err != nil {
@@ -43,12 +43,20 @@ func run() int {
 	return 0
 }
 
+// command is demo's --help.
+var command = cli.Command{
+	Name: "demo",
+	Summary: `demo runs the whole tickcompact pipeline in one process (an embedded Kafka broker and Redis, or
+real ones, the synthetic KRX feed, the aggregator and the sink) and shows a live board of it. It is
+what make demo runs.`,
+	Footer: "Exit codes: 0 clean stop (Ctrl-C, --duration or --windows); 1 a port taken, a broker or Redis\nunreachable, or a service failed; 2 bad flags.",
+}
+
 // parseFlags turns the command line into demo options; checking them is
 // demo.Run's (Options.Validate).
-func parseFlags(args []string, stderr io.Writer) (demo.Options, error) {
+func parseFlags(args []string) (demo.Options, error) {
 	opts := demo.DefaultOptions()
 	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&opts.Brokers, "brokers", "", "use this Kafka cluster (host:port,...) instead of the embedded broker")
 	fs.StringVar(&opts.Redis, "redis", "", "use this Redis (host:port) instead of the embedded one")
 	fs.IntVar(&opts.KafkaPort, "kafka-port", 0, "loopback port of the embedded broker (0 = a free one)")
@@ -68,7 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (demo.Options, error) {
 	fs.DurationVar(&opts.Duration, "duration", 0, "stop after this long (0 = until Ctrl-C)")
 	fs.IntVar(&opts.Windows, "windows", 0, "stop after this many board refreshes (0 = until Ctrl-C)")
 	fs.BoolVar(&opts.Plain, "plain", false, "one plain line per window, even on a terminal")
-	if err := fs.Parse(args); err != nil {
+	if err := command.Parse(fs, args); err != nil {
 		return opts, err
 	}
 	if fs.NArg() > 0 {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"tickcompact/gateway"
+	"tickcompact/internal/cli"
 	"tickcompact/internal/configload"
 	"tickcompact/internal/logging"
 	"tickcompact/internal/redisconn"
@@ -20,9 +21,13 @@ import (
 
 func main() { os.Exit(run()) }
 
-// Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
+// Exit codes: 0 clean stop (or --help, --version), 1 runtime failure, 2 bad
+// configuration.
 func run() int {
 	cfg, err := gateway.LoadConfig(os.Args[1:], os.Environ())
+	if cli.Answered(err, os.Stdout) { // --help, --version
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		if errors.Is(err, configload.ErrInvalid) {

@@ -2,7 +2,7 @@
 // 200 OK. It is the HEALTHCHECK of the container images: their distroless
 // runtime has no shell, curl or wget.
 //
-// Usage: healthcheck [-timeout 2s] URL
+// Usage: healthcheck [--timeout 2s] URL
 //
 // Exit codes: 0 healthy (HTTP 200); 1 unhealthy (any other status, no answer
 // within the timeout, connection refused); 2 bad usage.
@@ -11,26 +11,41 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"time"
+
+	"github.com/spf13/pflag"
+
+	"tickcompact/internal/cli"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func run(args []string, stderr io.Writer) int {
-	flags := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
-	flags.SetOutput(stderr)
+// command is healthcheck's --help.
+var command = cli.Command{
+	Name:    "healthcheck",
+	Summary: "healthcheck requests one URL and exits 0 when the answer is 200 OK: the HEALTHCHECK of the\ncontainer images, whose runtime has no shell, curl or wget.",
+	Usage:   "[--timeout 2s] URL",
+	Footer:  "Exit codes: 0 healthy (HTTP 200); 1 unhealthy (any other status, no answer within the timeout,\nconnection refused); 2 bad usage.",
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	flags := pflag.NewFlagSet("healthcheck", pflag.ContinueOnError)
 	timeout := flags.Duration("timeout", 2*time.Second, "give up when there is no complete answer within this")
-	if err := flags.Parse(args); err != nil {
+	err := command.Parse(flags, args)
+	if cli.Answered(err, stdout) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "healthcheck:", err)
 		return 2
 	}
 	if flags.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: healthcheck [-timeout 2s] URL")
+		fmt.Fprintln(stderr, "usage: healthcheck [--timeout 2s] URL (see --help)")
 		return 2
 	}
 	target, err := url.Parse(flags.Arg(0))
@@ -39,7 +54,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "healthcheck: -timeout must be positive, got %s\n", *timeout)
+		fmt.Fprintf(stderr, "healthcheck: --timeout must be positive, got %s\n", *timeout)
 		return 2
 	}
 

@@ -31,17 +31,18 @@ func TestRun(t *testing.T) {
 		{"healthy", []string{server.URL + "/healthz"}, 0, ""},
 		{"unavailable", []string{server.URL + "/readyz"}, 1, "503"},
 		{"redirect is not followed", []string{server.URL + "/moved"}, 1, "302"},
-		{"no answer in time", []string{"-timeout", "100ms", server.URL + "/hang"}, 1, "no answer in time"},
+		{"no answer in time", []string{"--timeout", "100ms", server.URL + "/hang"}, 1, "no answer in time"},
 		{"connection refused", []string{"http://" + closedAddr(t) + "/healthz"}, 1, "refused"},
 		{"no URL", nil, 2, "usage"},
 		{"two URLs", []string{server.URL, server.URL}, 2, "usage"},
 		{"not http", []string{"ftp://127.0.0.1/healthz"}, 2, "not an http(s) URL"},
-		{"bad flag", []string{"-retries", "3", server.URL}, 2, "not defined"},
-		{"bad timeout", []string{"-timeout", "0s", server.URL}, 2, "must be positive"},
+		{"bad flag", []string{"--retries", "3", server.URL}, 2, "no such flag"},
+		{"bad timeout", []string{"--timeout", "0s", server.URL}, 2, "must be positive"},
+		{"unparsable timeout", []string{"--timeout", "soon", server.URL}, 2, `"soon" is not a duration`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			if got := run(tc.args, &stderr); got != tc.want {
+			var stdout, stderr bytes.Buffer
+			if got := run(tc.args, &stdout, &stderr); got != tc.want {
 				t.Errorf("run(%q) = %d, want %d; stderr: %s", tc.args, got, tc.want, stderr.String())
 			}
 			if tc.want == 0 && stderr.Len() != 0 {

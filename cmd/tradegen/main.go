@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"tickcompact/internal/cli"
 	"tickcompact/internal/tradegen"
 )
 
@@ -57,8 +58,8 @@ type summary struct {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseFlags(args, stderr)
-	if errors.Is(err, pflag.ErrHelp) {
+	cfg, err := parseFlags(args)
+	if cli.Answered(err, stdout) { // --help, --version
 		return 0
 	}
 	if err != nil {
@@ -112,11 +113,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// command is tradegen's --help.
+var command = cli.Command{
+	Name: "tradegen",
+	Summary: `tradegen produces a synthetic KRX trade feed to Kafka, keyed by ISIN (Zipf popularity, KRX tick
+sizes, an opening auction), optionally with malformed records, and prints a one-line JSON summary
+to stdout when it stops.`,
+	Footer: "Exit codes: 0 done (count or duration reached, or interrupted); 1 Kafka unreachable, topic missing,\nor records not delivered; 2 bad flags.",
+}
+
 // parseFlags turns the command line into a config, checking every value
 // without any I/O.
-func parseFlags(args []string, stderr io.Writer) (config, error) {
+func parseFlags(args []string) (config, error) {
 	fs := pflag.NewFlagSet("tradegen", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var (
 		cfg        config
 		properties []string
@@ -138,7 +147,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.partitions, "partitions", 6, "partitions of a created topic")
 	fs.IntVar(&cfg.replication, "replication", -1, "replication factor of a created topic (-1 = broker default)")
 	fs.DurationVar(&cfg.connectTimeout, "connect-timeout", 10*time.Second, "give up when the brokers do not answer within this")
-	if err := fs.Parse(args); err != nil {
+	if err := command.Parse(fs, args); err != nil {
 		return cfg, err
 	}
 

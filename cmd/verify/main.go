@@ -5,14 +5,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/spf13/pflag"
-
+	"tickcompact/internal/cli"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
 	"tickcompact/internal/verify"
@@ -20,11 +18,11 @@ import (
 
 func main() { os.Exit(run()) }
 
-// Exit codes: 0 no violation, 1 violations, 2 bad flags or unreadable
-// brokers or Redis.
+// Exit codes: 0 no violation (or --help, --version), 1 violations, 2 bad
+// flags or unreadable brokers or Redis.
 func run() int {
-	cfg, err := verify.ParseArgs(os.Args[1:], os.Getenv, os.Stderr)
-	if errors.Is(err, pflag.ErrHelp) {
+	cfg, err := verify.ParseArgs(os.Args[1:], os.Getenv)
+	if cli.Answered(err, os.Stdout) { // --help, --version
 		return 0
 	}
 	if err != nil {

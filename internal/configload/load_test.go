@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tickcompact/internal/cli"
 )
 
 type testConfig struct {
@@ -29,14 +31,15 @@ type testConfig struct {
 
 var testSpec = Spec{
 	Service: "svc",
-	Defaults: map[string]any{
-		"kafka.brokers":     "localhost:9092",
-		"kafka.properties":  map[string]string{},
-		"window.size":       2 * time.Second,
-		"window.grace":      time.Duration(0),
-		"input.repartition": false,
-		"input.isin_field":  "isin",
-		"redis.db":          0,
+	Summary: "svc does what a test needs.",
+	Keys: []Key{
+		{Name: "kafka.brokers", Default: "localhost:9092", Usage: "bootstrap brokers"},
+		{Name: "kafka.properties", Default: map[string]string{}, Usage: "librdkafka properties"},
+		{Name: "window.size", Default: 2 * time.Second, Usage: "window size"},
+		{Name: "window.grace", Default: time.Duration(0), Usage: "grace"},
+		{Name: "input.repartition", Default: false, Usage: "re-key first"},
+		{Name: "input.isin_field", Default: "isin", Usage: "ISIN field"},
+		{Name: "redis.db", Default: 0, Usage: "database number"},
 	},
 }
 
@@ -184,4 +187,123 @@ func keyOf(e *Error) string {
 		return ""
 	}
 	return e.Key
+}
+
+// validatedConfig has a Validate method, so Load adds the source of the key
+// its error names.
+type validatedConfig struct {
+	testConfig `mapstructure:",squash"`
+}
+
+func (c validatedConfig) Validate() error {
+	if c.Window.Size > time.Hour {
+		return Invalid("window.size", "%v is longer than an hour", c.Window.Size)
+	}
+	if c.Kafka.Properties["client.id"] != "" {
+		return InvalidEntry("kafka.properties", "client.id", "client.id is set by the service itself")
+	}
+	return nil
+}
+
+// Every error names the key and where its value came from: the file and
+// line, the environment variable, the flag, or the default; and reads as a
+// sentence without the parsers' own wording.
+func TestLoadErrorsNameTheSource(t *testing.T) {
+	file := writeFile(t, "kafka:\n  brokers: b:9092\n  properties:\n    client.id: mine\nwindow:\n  size: 2h\n  grace: soon\n")
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		args []string
+		want []string // parts of the message
+	}{
+		{"bad duration in file", file, nil, nil,
+			[]string{"window.grace", file + ", line 7", `"soon" is not a duration`}},
+		{"bad duration in env", "", []string{"SVC_WINDOW_SIZE=abc"}, nil,
+			[]string{"window.size", "environment variable SVC_WINDOW_SIZE", `"abc" is not a duration`}},
+		{"bad int in env", "", []string{"SVC_REDIS_DB=abc"}, nil,
+			[]string{"redis.db", "environment variable SVC_REDIS_DB", `"abc" is not a whole number`}},
+		{"bad int flag", "", nil, []string{"--redis.db=1.5"},
+			[]string{"redis.db", "flag --redis.db", `"1.5" is not a whole number`}},
+		{"bad bool flag", "", nil, []string{"--input.repartition=maybe"},
+			[]string{"input.repartition", "flag --input.repartition", `"maybe" is neither true nor false`}},
+		{"bare number duration in file", writeFile(t, "window:\n  size: 2\n"), nil, nil,
+			[]string{"window.size", "line 2", "2 has no unit"}},
+		{"unknown key in file", writeFile(t, "window:\n  size: 2s\n  sise: 2s\n"), nil, nil,
+			[]string{"window.sise", "line 3", "no such key"}},
+		{"validate, value from file", file, []string{"SVC_WINDOW_GRACE=1s"}, []string{"--kafka.properties=acks=all"},
+			[]string{"window.size", file + ", line 6", "longer than an hour"}},
+		{"validate, value from flag", "", nil, []string{"--window.size=3h"},
+			[]string{"window.size", "flag --window.size", "longer than an hour"}},
+		{"validate, map entry from env", "", []string{"SVC_KAFKA_PROPERTIES_CLIENT_ID=x"}, nil,
+			[]string{"kafka.properties", "environment variable SVC_KAFKA_PROPERTIES_CLIENT_ID", "client.id is set"}},
+		{"validate, map entry from file", writeFile(t, "kafka:\n  properties:\n    client.id: mine\n"), nil, nil,
+			[]string{"kafka.properties", "line 3", "client.id is set"}},
+		{"validate, map entry from flag", "", nil, []string{"--kafka.properties=client.id=x"},
+			[]string{"kafka.properties", "flag --kafka.properties", "client.id is set"}},
+		{"missing flag value", "", nil, []string{"--window.size"},
+			[]string{"window.size", "the value is missing"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", tt.file}, args...)
+			}
+			var cfg validatedConfig
+			err := Load(testSpec, args, tt.env, &cfg)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			for _, part := range tt.want {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("%q does not say %q", err, part)
+				}
+			}
+			for _, raw := range []string{"strconv", "Parse", "invalid syntax", "mapstructure", "decoding"} {
+				if strings.Contains(err.Error(), raw) {
+					t.Errorf("%q shows a parser's own wording (%q)", err, raw)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadBareBoolFlag(t *testing.T) {
+	var cfg testConfig
+	if err := Load(testSpec, []string{"--input.repartition"}, nil, &cfg); err != nil || !cfg.Input.Repartition {
+		t.Fatalf("--input.repartition: repartition %v, err %v", cfg.Input.Repartition, err)
+	}
+}
+
+// --help lists every key once, with its type, default and description, and
+// reads nothing else (a bad environment does not matter).
+func TestLoadHelp(t *testing.T) {
+	var cfg testConfig
+	err := Load(testSpec, []string{"--help"}, []string{"SVC_NO_SUCH_KEY=1"}, &cfg)
+	var answer *cli.Answer
+	if !errors.As(err, &answer) {
+		t.Fatalf("err = %v, want a *cli.Answer", err)
+	}
+	for _, want := range []string{
+		"svc does what a test needs.",
+		"--kafka.brokers string", `bootstrap brokers (default "localhost:9092")`,
+		"--window.size duration", "window size (default 2s)",
+		"--window.grace duration", "--input.repartition[=true|false]", "re-key first\n",
+		"--kafka.properties key=value,...",
+		"--config string", "--help", "--version",
+		"SVC_KAFKA_BROKERS", "Exit codes",
+	} {
+		if !strings.Contains(answer.Text, want) {
+			t.Errorf("help lacks %q:\n%s", want, answer.Text)
+		}
+	}
+	for _, k := range testSpec.Keys {
+		if n := strings.Count(answer.Text, "--"+k.Name+" ") + strings.Count(answer.Text, "--"+k.Name+"["); n != 1 {
+			t.Errorf("help lists --%s %d times", k.Name, n)
+		}
+	}
+	if err := Load(testSpec, []string{"--version"}, nil, &cfg); !errors.As(err, &answer) || !strings.Contains(answer.Text, "revision") {
+		t.Fatalf("--version: %v", err)
+	}
 }

@@ -71,7 +71,7 @@ func CheckReserved(service string, properties map[string]string, required ...kaf
 		if key, ok := reservedPropertyKeys[k]; ok {
 			hint = " (use " + key + ")"
 		}
-		return configload.Invalid("kafka.properties", "%s is set by the %s itself and may not be overridden%s", k, service, hint)
+		return configload.InvalidEntry("kafka.properties", k, "%s is set by the %s itself and may not be overridden%s", k, service, hint)
 	}
 	return nil
 }

@@ -46,20 +46,21 @@ type Config struct {
 	Timeout time.Duration `mapstructure:"timeout"`
 }
 
-// Defaults returns the connection keys with their defaults, to merge into a
-// service's defaults.
-func Defaults() map[string]any {
-	return map[string]any{
-		"redis.addr":                     "127.0.0.1:6379",
-		"redis.master_name":              "",
-		"redis.cluster":                  false,
-		"redis.username":                 "",
-		"redis.password":                 "",
-		"redis.db":                       0,
-		"redis.tls":                      false,
-		"redis.tls_insecure_skip_verify": false,
-		"redis.tls_ca_file":              "",
-		"redis.timeout":                  3 * time.Second,
+// Keys returns the connection keys with their defaults and descriptions, to
+// add to a service's configload.Spec (service names its environment
+// variables).
+func Keys(service string) []configload.Key {
+	return []configload.Key{
+		{Name: "redis.addr", Default: "127.0.0.1:6379", Usage: "one host:port; several, comma-separated, mean Redis Cluster (or Sentinels with redis.master_name)"},
+		{Name: "redis.master_name", Default: "", Usage: "Sentinel master name; when set, redis.addr lists the Sentinels"},
+		{Name: "redis.cluster", Default: false, Usage: "Redis Cluster mode even with a single seed address"},
+		{Name: "redis.username", Default: "", Usage: "ACL user name; empty is the default user"},
+		{Name: "redis.password", Default: "", Usage: "password of the user; never logged (prefer " + configload.EnvName(service, "redis.password") + ")"},
+		{Name: "redis.db", Default: 0, Usage: "database number (single node and Sentinel; 0 with Cluster)"},
+		{Name: "redis.tls", Default: false, Usage: "connect to Redis with TLS"},
+		{Name: "redis.tls_insecure_skip_verify", Default: false, Usage: "accept any server certificate (testing only; needs redis.tls)"},
+		{Name: "redis.tls_ca_file", Default: "", Usage: "PEM file of CAs to verify the server with; empty: the system's (needs redis.tls)"},
+		{Name: "redis.timeout", Default: 3 * time.Second, Usage: "bound of each dial, read and write to Redis"},
 	}
 }
 

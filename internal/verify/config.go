@@ -3,11 +3,12 @@ package verify
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"tickcompact/internal/cli"
 )
 
 // Config is what one verification needs, as given on the command line.
@@ -62,27 +63,24 @@ const WindowEndSuffix = ":window-end"
 // need not appear in the process list.
 const RedisPasswordEnv = "VERIFY_REDIS_PASSWORD"
 
-const usageHead = `verify audits the aggregator: it reads the input and output topics from the
-beginning to their current end (read_committed, no consumer group commits),
-recomputes the output the contract prescribes, and reports duplicates, gaps,
-mismatches and unexpected records; with --redis it also checks the sink's
-snapshot. Trades are validated with the aggregator's own parser
-(aggregator/trade); the windowing is modelled independently of its engine.
-
-Exit status: 0 no violation, 1 violations found, 2 bad flags or the brokers
-(or Redis) could not be read.
-
-Flags:
-`
+// Command is verify's --help.
+var Command = cli.Command{
+	Name: "verify",
+	Summary: `verify audits the aggregator: it reads the input and output topics from the beginning to their
+current end (read_committed, no consumer group commits), recomputes the output the contract
+prescribes, and reports duplicates, gaps, mismatches and unexpected records; with --redis it also
+checks the sink's snapshot. Trades are validated with the aggregator's own parser
+(aggregator/trade); the windowing is modelled independently of its engine.`,
+	Footer: "Exit codes: 0 no violation, 1 violations found, 2 bad flags or the brokers (or Redis) could not\nbe read.",
+}
 
 // ParseArgs parses the command line (without the program name). getenv
-// supplies RedisPasswordEnv. --help returns pflag.ErrHelp after writing the
-// usage to usage. Errors wrap ErrUsage.
-func ParseArgs(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+// supplies RedisPasswordEnv. --help and --version return a *cli.Answer.
+// Errors wrap ErrUsage.
+func ParseArgs(args []string, getenv func(string) string) (Config, error) {
 	cfg := Config{Settings: DefaultSettings()}
 	s := &cfg.Settings
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.Brokers, "brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated host:port")
 	properties := fs.StringArray("property", nil, "librdkafka property k=v, repeatable (security.protocol, sasl.*, ssl.*)")
 	fs.StringVar(&cfg.InputTopic, "input", "trades", "topic the aggregator windows: the raw topic, or <raw>-by-isin with input.repartition")
@@ -105,16 +103,12 @@ func ParseArgs(args []string, getenv func(string) string, usage io.Writer) (Conf
 	fs.StringVar(&cfg.Redis.Username, "redis-username", "", "Redis ACL user")
 	fs.StringVar(&cfg.Redis.Password, "redis-password", "", "Redis password (default $"+RedisPasswordEnv+")")
 	fs.StringVar(&cfg.Redis.SnapshotKey, "snapshot-key", "trades:latest", "the sink's redis.snapshot_key")
-	fs.Usage = func() {
-		fmt.Fprint(usage, usageHead)
-		fmt.Fprint(usage, fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fs.Usage()
+	if err := Command.Parse(fs, args); err != nil {
+		var answer *cli.Answer
+		if errors.As(err, &answer) {
 			return cfg, err
 		}
-		return cfg, fmt.Errorf("verify: %w: %v", ErrUsage, err)
+		return cfg, fmt.Errorf("verify: %w: %w", ErrUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("verify: %w: unexpected argument %q", ErrUsage, fs.Arg(0))
