@@ -62,7 +62,7 @@ func TestE2ESASLAuth(t *testing.T) {
 	// A wrong password: not ready, with the reason, and the process stays up.
 	wrong := "wrong-" + k.Password
 	bad, badAddr, badLogs := run(wrong)
-	body := testkit.WaitReadyz(t, badAddr, 503, "kafka authentication failed", 30*time.Second)
+	body := testkit.WaitReadyz(t, badAddr, 503, "kafka: authentication failed", 30*time.Second)
 	time.Sleep(2 * time.Second)
 	if bad.ProcessState != nil {
 		t.Fatalf("aggregator exited on a wrong password: %v", bad.ProcessState)

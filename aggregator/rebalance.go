@@ -51,7 +51,7 @@ func (s *windowStage) assign(parts []kafka.TopicPartition) error {
 	if err := s.consumer.IncrementalAssign(start); err != nil {
 		return fmt.Errorf("%w: assigning partitions: %v", errFatal, err)
 	}
-	s.ready.assigned.Store(int32(len(s.partitions)))
+	s.ready.partitions.Set(len(s.partitions) > 0, "no input partitions assigned")
 	s.metrics.assigned.Set(float64(len(s.partitions)))
 	s.logger.Info("partitions assigned", "topic", s.topic, "partitions", partitionList(parts), "assigned", len(s.partitions))
 	return nil
@@ -154,7 +154,7 @@ func (s *windowStage) revoke(parts []kafka.TopicPartition) error {
 	if uerr := s.consumer.IncrementalUnassign(parts); uerr != nil && err == nil {
 		err = fmt.Errorf("%w: unassigning partitions: %v", errFatal, uerr)
 	}
-	s.ready.assigned.Store(int32(len(s.partitions)))
+	s.ready.partitions.Set(len(s.partitions) > 0, "no input partitions assigned")
 	s.metrics.assigned.Set(float64(len(s.partitions)))
 	s.logger.Info("partitions revoked", "topic", s.topic, "partitions", partitionList(parts), "assigned", len(s.partitions))
 	return err
@@ -207,7 +207,7 @@ func (s *windowStage) rewind(ctx context.Context) error {
 		return fmt.Errorf("%w: seeking to committed offsets: %v", errFatal, err)
 	}
 	s.stale = false
-	s.ready.lastError.Store("")
+	s.ready.transactions.Met()
 	return ctx.Err()
 }
 

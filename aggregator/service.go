@@ -24,7 +24,7 @@ type Service struct {
 	cfg     Config
 	logger  *slog.Logger
 	metrics *metrics
-	ready   *readiness
+	ready   *conditions
 	http    *opsserver.Server
 }
 
@@ -34,9 +34,9 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(cfg.Window.Size), ready: &readiness{}}
-	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_aggregator", s.ready.check))
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check, cfg.HTTP.Pprof)
+	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(cfg.Window.Size), ready: newConditions(cfg, logger)}
+	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_aggregator", s.ready.state.Check))
+	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.state.Check, cfg.HTTP.Pprof)
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: %w", err)
 	}
@@ -105,7 +105,7 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 	// An admin client made from a producer shares its log channel, so
 	// librdkafka's messages (an authentication failure, say) reach slog.
 	// Forwarding ends after the client is closed (defers run last first).
-	stopLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(cm), s.logger, "admin", s.ready.watchLogs)
+	stopLogs := s.ready.kafka.Forward(ctx, kafkaclient.EnableLogs(cm), "admin")
 	defer stopLogs()
 	producer, err := kafka.NewProducer(cm)
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		s.ready.lastError.Store("waiting for input topic: " + err.Error())
+		s.ready.inputTopic.Fail("waiting for " + cfg.Input.Topic + ": " + err.Error())
 		s.logger.Warn("waiting for the input topic", "topic", cfg.Input.Topic, "err", err)
 		select {
 		case <-ctx.Done():
@@ -133,8 +133,8 @@ func (s *Service) ensureTopics(ctx context.Context) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
-	s.ready.lastError.Store("")
-	s.ready.kafkaAnswered()
+	s.ready.inputTopic.Met()
+	s.ready.kafka.Answered()
 	outputPartitions := cfg.Output.Partitions
 	if outputPartitions == 0 {
 		outputPartitions = inputPartitions
@@ -287,8 +287,8 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 	}
 	// The clients' logs are forwarded until cleanup, after both are closed:
 	// the last transaction and the revocation come after ctx is done.
-	stopConsumerLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(ccm), s.logger, client+"-consumer", s.ready.watchLogs)
-	stopProducerLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(pcm), s.logger, client+"-producer", s.ready.watchLogs)
+	stopConsumerLogs := s.ready.kafka.Forward(ctx, kafkaclient.EnableLogs(ccm), client+"-consumer")
+	stopProducerLogs := s.ready.kafka.Forward(ctx, kafkaclient.EnableLogs(pcm), client+"-producer")
 	stopLogs := func() { stopConsumerLogs(); stopProducerLogs() }
 	// The producer first: it connects to nothing before InitTransactions
 	// (librdkafka's connections are sparse), while a consumer in a group
@@ -320,13 +320,12 @@ func (s *Service) newClients(ctx context.Context, group, idSuffix, client string
 }
 
 // watchClientErrors drains a producer's event channel (delivery reports are
-// off, so only errors arrive) until the producer closes, logging errors and
-// making authentication failures the readiness reason.
+// off, so only errors arrive) until the producer closes, reporting errors to
+// the Kafka monitor.
 func (s *Service) watchClientErrors(events chan kafka.Event, client string) {
 	for ev := range events {
 		if e, ok := ev.(kafka.Error); ok {
-			s.ready.noteKafkaError(e)
-			s.logger.Warn("kafka client error", "client", client, "err", e, "code", e.Code().String(), "fatal", e.IsFatal())
+			s.ready.kafka.Error(client, e)
 		}
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -15,6 +13,7 @@ import (
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
 	"tickcompact/internal/kafkaclient"
+	"tickcompact/internal/readiness"
 )
 
 // windowStage consumes the (ISIN-keyed) input topic, feeds each partition's
@@ -56,7 +55,7 @@ type windowStage struct {
 	// rawEnds caches rawAtEnd's answers for one closeIdle pass.
 	rawEnds map[int32]int64
 
-	ready *readiness
+	ready *conditions
 }
 
 // partitionState is one assigned input partition.
@@ -76,56 +75,28 @@ type partitionState struct {
 	dirty     bool
 }
 
-// readiness is what /readyz reports, updated by the service's goroutines.
-type readiness struct {
-	initialized atomic.Bool
-	assigned    atomic.Int32
-	// kafkaProblem is the last client error that stops progress (brokers
-	// down, authentication failed); cleared when Kafka answers again.
-	kafkaProblem atomic.Value // string
-	// lastError is the stage's own problem (waiting for the input topic,
-	// recovering from an aborted transaction).
-	lastError atomic.Value // string
+// conditions are the aggregator's /readyz conditions (internal/readiness),
+// updated by the service's goroutines.
+type conditions struct {
+	state *readiness.State
+	// kafka keeps the dependency on the brokers and gets every client's
+	// logs and errors.
+	kafka        *kafkaclient.Monitor
+	inputTopic   *readiness.Condition
+	transactions *readiness.Condition
+	partitions   *readiness.Condition
 }
 
-func (r *readiness) check() error {
-	for _, v := range []*atomic.Value{&r.kafkaProblem, &r.lastError} {
-		if s, _ := v.Load().(string); s != "" {
-			return errors.New(s)
-		}
-	}
-	switch {
-	case !r.initialized.Load():
-		return errors.New("transactional producer not initialized")
-	case r.assigned.Load() == 0:
-		return errors.New("no input partitions assigned")
-	}
-	return nil
-}
-
-// noteKafkaError records client errors that explain why the service cannot
-// make progress.
-func (r *readiness) noteKafkaError(e kafka.Error) {
-	switch e.Code() {
-	case kafka.ErrAuthentication:
-		r.kafkaProblem.Store("kafka authentication failed (check kafka.properties sasl.*): " + e.Error())
-	case kafka.ErrAllBrokersDown:
-		// A failed authentication also takes every broker down; keep the cause.
-		if s, _ := r.kafkaProblem.Load().(string); !strings.HasPrefix(s, "kafka authentication failed") {
-			r.kafkaProblem.Store("kafka brokers unreachable: " + e.Error())
-		}
+func newConditions(cfg Config, logger *slog.Logger) *conditions {
+	state := readiness.New(kafkaclient.Secrets(cfg.Kafka.Properties))
+	return &conditions{
+		state:        state,
+		kafka:        kafkaclient.NewMonitor(logger, cfg.Kafka.Brokers, state),
+		inputTopic:   state.Condition("input topic", "not looked up yet"),
+		transactions: state.Condition("transactions", "transactional producer not initialized"),
+		partitions:   state.Condition("partitions", "no input partitions assigned"),
 	}
 }
-
-// watchLogs notes authentication failures that librdkafka only logs.
-func (r *readiness) watchLogs(ev kafka.LogEvent) {
-	if kafkaclient.AuthenticationFailed(ev) {
-		r.kafkaProblem.Store("kafka authentication failed (check kafka.properties sasl.*): " + ev.Message)
-	}
-}
-
-// kafkaAnswered clears the Kafka problem once a request succeeded.
-func (r *readiness) kafkaAnswered() { r.kafkaProblem.Store("") }
 
 const pollInterval = 100 * time.Millisecond
 
@@ -136,7 +107,7 @@ func (s *windowStage) run(ctx context.Context) error {
 		_ = s.consumer.Close() // never subscribed: nothing to commit or leave
 		return fmt.Errorf("aggregator: initializing transactions: %w", err)
 	}
-	s.ready.initialized.Store(true)
+	s.ready.transactions.Met()
 	s.poll = newPoller(s.consumer, s.onRebalance, kafkaclient.NewConsumerLag(s.consumer, s.metrics.lag))
 	if err := s.consumer.SubscribeTopics([]string{s.topic}, s.poll.onRebalance); err != nil {
 		_ = s.consumer.Close()
@@ -231,7 +202,7 @@ func (s *windowStage) handleMessage(msg *kafka.Message) error {
 	if ps == nil {
 		return nil // a record fetched before its partition was revoked
 	}
-	s.ready.kafkaAnswered()
+	s.ready.kafka.Answered()
 	ps.end.fetched() // reachable, and the record restarts the idle timeout
 	offset := int64(msg.TopicPartition.Offset)
 	if ps.firstSeen < 0 {
@@ -504,8 +475,8 @@ func (s *windowStage) commit(ctx context.Context) error {
 		}
 	}
 	s.lastCommit = now
-	s.ready.lastError.Store("")
-	s.ready.kafkaAnswered()
+	s.ready.transactions.Met()
+	s.ready.kafka.Answered()
 	return nil
 }
 
@@ -521,7 +492,7 @@ func (s *windowStage) recover(ctx context.Context, err error) error {
 			return aerr
 		}
 	}
-	s.ready.lastError.Store("recovering from aborted transaction: " + err.Error())
+	s.ready.transactions.Fail("recovering from an aborted transaction: " + err.Error())
 	s.logger.Warn("transaction aborted; rewinding to committed offsets", "err", err)
 	return s.rewind(ctx)
 }
@@ -530,13 +501,12 @@ func (s *windowStage) handleError(e kafka.Error) error {
 	if e.IsFatal() {
 		return fmt.Errorf("%w: consumer: %v", errFatal, e)
 	}
-	s.ready.noteKafkaError(e)
+	s.ready.kafka.Error("window-consumer", e)
 	if e.Code() == kafka.ErrAllBrokersDown {
 		for _, ps := range s.partitions {
 			ps.end.brokersDown()
 		}
 	}
-	s.logger.Warn("kafka consumer error", "err", e, "code", e.Code().String())
 	return nil
 }
 

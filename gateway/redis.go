@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"tickcompact/internal/envelope"
+	"tickcompact/internal/readiness"
+	"tickcompact/internal/redisconn"
 )
 
 const (
@@ -40,7 +42,9 @@ type redisReader struct {
 	hub     *hub
 	metrics *metrics
 	logger  *slog.Logger
-	ready   *readiness
+	// redis is the readiness dependency: met while subscribed with the
+	// snapshot read.
+	redis *readiness.Condition
 	// warnedRaw is set once the loud start-up message about raw values has
 	// been logged; later ones are warnings.
 	warnedRaw atomic.Bool
@@ -75,7 +79,7 @@ func (r *redisReader) run(ctx context.Context) error {
 			return nil
 		}
 		r.metrics.redisErrors.Inc()
-		r.ready.setRedisError(err)
+		r.redis.Fail(redisconn.Reason(err))
 		if synced {
 			backoff = retryMin
 		}
@@ -108,13 +112,13 @@ func (r *redisReader) session(ctx context.Context) (synced bool, err error) {
 			}
 			var netErr net.Error
 			if !errors.As(err, &netErr) || !netErr.Timeout() {
-				return synced, fmt.Errorf("gateway: redis pub/sub: %w", err)
+				return synced, &redisconn.Error{Service: "gateway", Op: "pub/sub", Err: err}
 			}
 			if pingPending {
-				return synced, fmt.Errorf("gateway: redis pub/sub: no answer to a ping within %s", redisIdlePing)
+				return synced, &redisconn.Error{Service: "gateway", Op: "pub/sub", Err: fmt.Errorf("no answer to a ping within %s", redisIdlePing)}
 			}
 			if err := pubsub.Ping(ctx); err != nil {
-				return synced, fmt.Errorf("gateway: redis pub/sub ping: %w", err)
+				return synced, &redisconn.Error{Service: "gateway", Op: "pub/sub ping", Err: err}
 			}
 			pingPending = true
 			continue
@@ -128,7 +132,7 @@ func (r *redisReader) session(ctx context.Context) (synced bool, err error) {
 				return synced, err
 			}
 			synced = true
-			r.ready.setRedisError(nil)
+			r.redis.Met()
 		case *redis.Message:
 			r.metrics.redisMessages.Inc()
 			head, err := envelope.Parse([]byte(m.Payload))
@@ -154,7 +158,7 @@ func (r *redisReader) resync(ctx context.Context) error {
 	defer cancel()
 	values, err := r.client.HGetAll(readCtx, r.cfg.SnapshotKey).Result()
 	if err != nil {
-		return fmt.Errorf("gateway: reading the snapshot hash %s: %w", r.cfg.SnapshotKey, err)
+		return &redisconn.Error{Service: "gateway", Op: "reading the snapshot hash " + r.cfg.SnapshotKey, Err: err}
 	}
 	r.metrics.resyncs.Inc()
 	changed, raw := 0, 0
@@ -181,35 +185,6 @@ func (r *redisReader) resync(ctx context.Context) error {
 		}
 		r.logger.Log(ctx, level, fmt.Sprintf("the snapshot hash %s holds %d of %d values that are not envelopes (raw trades?): run the sink with redis.format: envelope (SINK_REDIS_FORMAT=envelope); those instruments are not served until then",
 			r.cfg.SnapshotKey, raw, len(values)), "example_err", firstErr.Error())
-	}
-	return nil
-}
-
-// readiness is what /readyz reports.
-type readiness struct {
-	redisError atomic.Pointer[string]
-}
-
-func newReadiness() *readiness {
-	r := &readiness{}
-	notYet := "not subscribed to redis yet"
-	r.redisError.Store(&notYet)
-	return r
-}
-
-// setRedisError records why the gateway is not following Redis; nil when
-// it is subscribed and has read the snapshot.
-func (r *readiness) setRedisError(err error) {
-	msg := ""
-	if err != nil {
-		msg = err.Error()
-	}
-	r.redisError.Store(&msg)
-}
-
-func (r *readiness) check() error {
-	if msg := *r.redisError.Load(); msg != "" {
-		return fmt.Errorf("redis: %s", msg)
 	}
 	return nil
 }

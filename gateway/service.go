@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"tickcompact/internal/opsserver"
+	"tickcompact/internal/readiness"
 )
 
 // WebSocketPath is where clients connect; the page is served at "/".
@@ -24,10 +25,12 @@ type Service struct {
 	cfg     Config
 	logger  *slog.Logger
 	metrics *metrics
-	ready   *readiness
-	hub     *hub
-	http    *opsserver.Server
-	client  redis.UniversalClient
+	// ready is /readyz: the dependency "redis" (redisReader keeps it).
+	ready  *readiness.State
+	redis  *readiness.Condition
+	hub    *hub
+	http   *opsserver.Server
+	client redis.UniversalClient
 
 	// base is Run's context, which ends every connection at shutdown.
 	base context.Context
@@ -47,9 +50,10 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	m := newMetrics()
-	s := &Service{cfg: cfg, logger: logger, metrics: m, ready: newReadiness(),
+	ready := readiness.New(cfg.Secrets())
+	s := &Service{cfg: cfg, logger: logger, metrics: m, ready: ready, redis: ready.Dependency("redis", "not subscribed yet"),
 		hub: newHub(m, cfg.WebSocket.MaxConnections), client: client}
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, m.registry, s.ready.check, cfg.HTTP.Pprof)
+	srv, err := opsserver.Listen(cfg.HTTP.Addr, m.registry, s.ready.Check, cfg.HTTP.Pprof)
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -72,7 +76,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.client.Close()
 	s.base = ctx
 	reader := &redisReader{client: s.client, cfg: s.cfg.Redis, hub: s.hub, metrics: s.metrics,
-		logger: s.logger, ready: s.ready}
+		logger: s.logger, redis: s.redis}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.http.Serve(gctx) })
 	g.Go(func() error { return reader.run(gctx) })

@@ -60,7 +60,7 @@ type consumerLoop struct {
 	topic    string
 	logger   *slog.Logger
 	metrics  *metrics
-	ready    *readiness
+	ready    *conditions
 	consumer kafkaConsumer
 	redis    redisApplier
 	// envelopes builds each record's envelope with redis.format envelope;
@@ -99,7 +99,7 @@ type consumerLoop struct {
 // newConsumerLoop returns a loop reading with consumer, checking Redis with
 // redis and writing through writerLanes writers, each applying batches
 // with an applier of its own from newApplier.
-func newConsumerLoop(cfg Config, logger *slog.Logger, m *metrics, ready *readiness, consumer kafkaConsumer,
+func newConsumerLoop(cfg Config, logger *slog.Logger, m *metrics, ready *conditions, consumer kafkaConsumer,
 	redis redisApplier, newApplier func() redisApplier) *consumerLoop {
 	c := &consumerLoop{
 		cfg: cfg, topic: cfg.Input.Topic, logger: logger, metrics: m, ready: ready, consumer: consumer, redis: redis,
@@ -237,7 +237,7 @@ func (c *consumerLoop) handleMessage(msg *kafka.Message) {
 		c.logger.Warn("kafka message error", "partition", tp.Partition, "err", tp.Error)
 		return
 	}
-	c.ready.kafkaAnswered()
+	c.ready.kafka.Answered()
 	c.metrics.consumed.Inc()
 	pending := c.laneOf[tp.Partition].pending
 	pending.handled(tp.Partition, tp.Offset)
@@ -259,21 +259,18 @@ func (c *consumerLoop) handleError(e kafka.Error) {
 		c.failure = fmt.Errorf("sink: kafka consumer: %w", e)
 		return
 	}
-	if e.Code() == kafka.ErrAllBrokersDown {
-		c.ready.kafkaDown.Store(true)
-	}
-	c.logger.Warn("kafka consumer error", "err", e, "code", e.Code().String())
+	c.ready.kafka.Error("sink-consumer", e)
 }
 
-// checkKafka clears the brokers-down flag once metadata can be fetched again,
-// for a sink with nothing to read (a message clears it too).
+// checkKafka tells the Kafka monitor when metadata can be fetched (again),
+// for a sink with nothing to read (a message tells it too).
 func (c *consumerLoop) checkKafka() {
-	if !c.ready.kafkaDown.Load() || time.Since(c.lastKafkaCheck) < kafkaCheckInterval {
+	if c.ready.kafka.Reachable() || time.Since(c.lastKafkaCheck) < kafkaCheckInterval {
 		return
 	}
 	c.lastKafkaCheck = time.Now()
 	if _, err := c.consumer.GetMetadata(&c.topic, false, 1000); err == nil {
-		c.ready.kafkaAnswered()
+		c.ready.kafka.Answered()
 	}
 }
 

@@ -50,7 +50,7 @@ func TestE2ESinkKafkaSASL(t *testing.T) {
 	bad := h.start(badCfg, nil)
 	testkit.WaitFor(t, 30*time.Second, "/readyz 503 naming the authentication failure", func() (bool, string) {
 		code, body := bad.get("/readyz")
-		return code == 503 && strings.Contains(body, "kafka authentication failed"), body
+		return code == 503 && strings.Contains(body, "kafka: authentication failed"), body
 	})
 	if code, body := bad.get("/healthz"); code != 200 {
 		t.Fatalf("/healthz = %d %q: the sink should stay up", code, body)

@@ -374,7 +374,7 @@ func newTestLoop(t *testing.T, consumer kafkaConsumer, redis redisApplier, batch
 	cfg.Redis.BatchSize = batchSize
 	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	loop := newConsumerLoop(cfg, logger, newMetrics(), newReadiness(nil), consumer, redis, func() redisApplier { return redis })
+	loop := newConsumerLoop(cfg, logger, newMetrics(), newConditions(cfg, logger), consumer, redis, func() redisApplier { return redis })
 	loop.lastRedisOK = time.Now()
 	t.Cleanup(func() {
 		if t.Failed() {

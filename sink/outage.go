@@ -89,7 +89,6 @@ func (c *consumerLoop) redisOK() {
 // setPaused pauses or resumes every assigned partition. Fetching stops, but
 // Poll still serves rebalances and keeps the member in the group.
 func (c *consumerLoop) setPaused(paused bool) {
-	c.ready.paused.Store(paused)
 	if paused {
 		c.metrics.paused.Set(1)
 	} else {

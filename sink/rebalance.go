@@ -28,7 +28,7 @@ func (c *consumerLoop) assign(parts []kafka.TopicPartition) {
 	}
 	c.route(partitionList(parts))
 	c.repause()
-	c.ready.kafkaAnswered()
+	c.ready.kafka.Answered()
 	c.updateAssigned()
 	c.logger.Info("partitions assigned", "topic", c.topic, "partitions", partitionList(parts), "assigned", len(c.assigned), "paused", c.failing)
 }
@@ -92,7 +92,7 @@ func (c *consumerLoop) repause() {
 }
 
 func (c *consumerLoop) updateAssigned() {
-	c.ready.assigned.Store(int32(len(c.assigned)))
+	c.ready.partitions.Set(len(c.assigned) > 0, "no input partitions assigned")
 	c.metrics.assigned.Set(float64(len(c.assigned)))
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"tickcompact/internal/redisconn"
 )
 
 // snapshotScript checks one update's window end against the stored one and,
@@ -104,7 +106,7 @@ func (w *RedisWriter) LoadScript(ctx context.Context) error {
 		return redisError("loading the snapshot script", err)
 	}
 	if sha != snapshotSHA {
-		return fmt.Errorf("sink: redis: loaded script has SHA1 %s, want %s", sha, snapshotSHA)
+		return redisError("loading the snapshot script", fmt.Errorf("Redis computed its SHA1 as %s, want %s", sha, snapshotSHA))
 	}
 	return nil
 }
@@ -232,9 +234,9 @@ var ErrRedisAuth = errors.New("redis refused the credentials or permissions (che
 
 func redisError(op string, err error) error {
 	if isAuthError(err) {
-		return fmt.Errorf("sink: redis: %s: %w: %w", op, ErrRedisAuth, err)
+		err = fmt.Errorf("%w: %w", ErrRedisAuth, err)
 	}
-	return fmt.Errorf("sink: redis: %s: %w", op, err)
+	return &redisconn.Error{Service: "sink", Op: op, Err: err}
 }
 
 func isAuthError(err error) bool {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
@@ -15,6 +13,8 @@ import (
 
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/opsserver"
+	"tickcompact/internal/readiness"
+	"tickcompact/internal/redisconn"
 )
 
 // Service is one sink instance. New binds its HTTP port; Run connects to
@@ -23,7 +23,7 @@ type Service struct {
 	cfg       Config
 	logger    *slog.Logger
 	metrics   *metrics
-	ready     *readiness
+	ready     *conditions
 	http      *opsserver.Server
 	redisOpts *redis.UniversalOptions
 	// healthInterval is how often an idle sink PINGs Redis; tests lengthen
@@ -42,10 +42,10 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: newReadiness(cfg.Secrets()),
+	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: newConditions(cfg, logger),
 		redisOpts: opts, healthInterval: defaultHealthInterval}
-	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_sink", s.ready.check))
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.check, cfg.HTTP.Pprof)
+	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_sink", s.ready.state.Check))
+	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.state.Check, cfg.HTTP.Pprof)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
@@ -131,7 +131,7 @@ func (s *Service) consume(ctx context.Context) error {
 	}
 	// Forwarding ends when consume returns, after the loop closed the
 	// consumer: the revocation and the last writes come after ctx is done.
-	stopLogs := kafkaclient.Forward(ctx, kafkaclient.EnableLogs(ccm), s.logger, "sink-consumer", s.ready.watchLogs)
+	stopLogs := s.ready.kafka.Forward(ctx, kafkaclient.EnableLogs(ccm), "sink-consumer")
 	defer stopLogs()
 	consumer, err := kafka.NewConsumer(ccm)
 	if err != nil {
@@ -141,7 +141,7 @@ func (s *Service) consume(ctx context.Context) error {
 	loop.lag = kafkaclient.NewConsumerLag(consumer, s.metrics.lag)
 	loop.healthInterval = s.healthInterval
 	s.prepareRedis(ctx, writer, loop)
-	s.ready.started.Store(true)
+	s.ready.started.Met()
 	return loop.run(ctx)
 }
 
@@ -162,73 +162,35 @@ func (s *Service) prepareRedis(ctx context.Context, writer *RedisWriter, loop *c
 	s.logger.Info("redis ready; snapshot script loaded", "sha1", snapshotSHA)
 }
 
-// readiness is what /readyz reports, updated by the consumer goroutine.
-type readiness struct {
-	started    atomic.Bool
-	redisError atomic.Pointer[string]
-	paused     atomic.Bool
-	kafkaDown  atomic.Bool
-	// authFailure is librdkafka's message when the broker refused the SASL
-	// credentials; empty otherwise.
-	authFailure atomic.Value // string
-	assigned    atomic.Int32
-	redact      *strings.Replacer
+// conditions are the sink's /readyz conditions (internal/readiness),
+// updated by the consumer goroutine.
+type conditions struct {
+	state *readiness.State
+	// kafka keeps the dependency on the brokers and gets the consumer's
+	// logs and errors.
+	kafka      *kafkaclient.Monitor
+	redis      *readiness.Condition
+	started    *readiness.Condition
+	partitions *readiness.Condition
 }
 
-func newReadiness(secrets []string) *readiness {
-	var pairs []string
-	for _, s := range secrets {
-		if s != "" {
-			pairs = append(pairs, s, "[REDACTED]")
-		}
+func newConditions(cfg Config, logger *slog.Logger) *conditions {
+	state := readiness.New(cfg.Secrets())
+	return &conditions{
+		state:      state,
+		kafka:      kafkaclient.NewMonitor(logger, cfg.Kafka.Brokers, state),
+		redis:      state.Dependency("redis", "not checked yet"),
+		started:    state.Condition("consumer", "starting"),
+		partitions: state.Condition("partitions", "no input partitions assigned"),
 	}
-	r := &readiness{redact: strings.NewReplacer(pairs...)}
-	notChecked := "redis not checked yet"
-	r.redisError.Store(&notChecked)
-	return r
 }
 
 // setRedisError records the outcome of the last exchange with Redis; nil is
 // success.
-func (r *readiness) setRedisError(err error) {
-	msg := ""
-	if err != nil {
-		// The reason is served over HTTP, outside the log redaction.
-		msg = r.redact.Replace(err.Error())
+func (r *conditions) setRedisError(err error) {
+	if err == nil {
+		r.redis.Met()
+		return
 	}
-	r.redisError.Store(&msg)
-}
-
-func (r *readiness) check() error {
-	if !r.started.Load() {
-		return errors.New("starting")
-	}
-	if msg := *r.redisError.Load(); msg != "" {
-		return fmt.Errorf("redis: %s", msg)
-	}
-	if msg, _ := r.authFailure.Load().(string); msg != "" {
-		return fmt.Errorf("kafka authentication failed (check kafka.properties sasl.*): %s", r.redact.Replace(msg))
-	}
-	switch {
-	case r.paused.Load():
-		return errors.New("consumption paused while redis recovers")
-	case r.kafkaDown.Load():
-		return errors.New("kafka brokers unreachable")
-	case r.assigned.Load() == 0:
-		return errors.New("no input partitions assigned")
-	}
-	return nil
-}
-
-// watchLogs notes authentication failures that librdkafka only logs.
-func (r *readiness) watchLogs(ev kafka.LogEvent) {
-	if kafkaclient.AuthenticationFailed(ev) {
-		r.authFailure.Store(ev.Message)
-	}
-}
-
-// kafkaAnswered clears the Kafka problems once a request succeeded.
-func (r *readiness) kafkaAnswered() {
-	r.kafkaDown.Store(false)
-	r.authFailure.Store("")
+	r.redis.Fail(redisconn.Reason(err))
 }

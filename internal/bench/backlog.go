@@ -28,10 +28,18 @@ func (d drainResult) Rate() float64 {
 	return float64(d.Records) / d.Last.Sub(d.First).Seconds()
 }
 
-// runBacklog is row 2: the aggregator drains a preloaded backlog, compared
-// with a bare Poll loop reading the same backlog with the same settings.
+// Row 2's target: the aggregator drains a backlog at least this share of
+// the rate of the Poll + produce loop, the client's ceiling for this output:
+// what is left below it is the aggregator's own work, which the product can
+// change. The bare Poll loop is printed beside it as information.
+const backlogTargetRatio = 0.9
+
+// runBacklog is row 2: the aggregator drains a preloaded backlog, judged
+// against the Poll + produce loop, which reads the same backlog and writes
+// the aggregator's output with the same settings.
 func (e *env) runBacklog(ctx context.Context) []Row {
-	const id, measure, target = "2", "Backlog drain, 900 ISINs, 6 partitions", ">= 0.8 x limit"
+	const id, measure = "2", "Backlog drain, 900 ISINs, 6 partitions"
+	target := backlogTarget()
 	n := int64(2_000_000)
 	if e.opts.Quick {
 		n = 200_000
@@ -158,31 +166,35 @@ func (e *env) drainBacklog(ctx context.Context, n int64) ([]Row, error) {
 		return nil, fmt.Errorf("bare loop: %w", err)
 	}
 	e.logf("row 2: bare Poll loop (2nd): %s", rate(bare2.Rate()))
-	limit := max(bare1.Rate(), bare2.Rate())
-	ratio := aggRate / limit
+	bare := max(bare1.Rate(), bare2.Rate())
 
 	floor, err := e.produceDrain(ctx, topic, ends, wantEmitted, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("Poll + produce loop: %w", err)
 	}
 	e.logf("row 2: Poll + produce loop: %s", rate(floor.Rate()))
+	ratio := aggRate / floor.Rate()
 
 	e.notef("row 2: %s trades, 900 ISINs, 6 partitions, preloaded flat out by tradegen (event times %v in the past); both sides read with %s, in a fresh group each, started from the earliest offset.",
 		thousands(n), span.Round(time.Minute), AggregatorConsumerSettings())
-	e.notef("row 2: rate = records / (first record consumed -> last). Bare loop: timestamps of its first and last Poll'd message; runs once before and once after the aggregator (%s, %s), the better is the limit. Aggregator (real binary, fresh group and output topic): first /metrics scrape (every 50 ms) with records_consumed_total > 0 -> first Committed() read (every 50 ms, same poller also runs during the bare loop) where every partition's checkpoint (offset metadata processed-through) is at the end, i.e. all records processed and their output committed.",
+	e.notef("row 2: rate = records / (first record consumed -> last). Bare loop (information: what the client reads with no output): timestamps of its first and last Poll'd message; runs once before and once after the aggregator (%s, %s), the better is shown. Aggregator (real binary, fresh group and output topic): first /metrics scrape (every 50 ms) with records_consumed_total > 0 -> first Committed() read (every 50 ms, same poller also runs during the bare loop) where every partition's checkpoint (offset metadata processed-through) is at the end, i.e. all records processed and their output committed.",
 		rate(bare1.Rate()), rate(bare2.Rate()))
-	e.notef("row 2: Poll + produce loop (no window computed: what this client costs for the output alone): the bare loop plus a transactional producer with the aggregator's settings writing %s records, as many as the aggregator emits, spread evenly, with the consumed key and value and the six output headers at their sizes, into a fresh compacted topic, offsets in each transaction, one commit every %v as the aggregator's while draining; from the first record polled to the last commit: %s = %.2f x the bare loop; the aggregator ran at %.2f x of it.",
-		thousands(wantEmitted), floorCommitInterval, rate(floor.Rate()), floor.Rate()/limit, aggRate/floor.Rate())
+	e.notef("row 2: limit = the Poll + produce loop (no window computed: what this client costs for the output alone, its ceiling for it): the bare loop plus a transactional producer with the aggregator's settings writing %s records, as many as the aggregator emits, spread evenly, with the consumed key and value and the six output headers at their sizes, into a fresh compacted topic, offsets in each transaction, one commit every %v as the aggregator's while draining; from the first record polled to the last commit: %s = %.2f x the bare loop; the aggregator ran at %.2f x of it and %.2f x of the bare loop.",
+		thousands(wantEmitted), floorCommitInterval, rate(floor.Rate()), floor.Rate()/bare, ratio, aggRate/bare)
 	e.notef("row 2: aggregator consumed %.0f records, emitted %.0f of %s expected (ISIN, window) records; committed offsets reached the end (last windows closed by wall clock, idle_timeout 1s) %v after the first record (%s counting that); its peak RSS %s.",
 		w.Consumed, w.Emitted, thousands(wantEmitted), w.Closed.Sub(w.First).Round(time.Millisecond), rate(float64(n)/w.Closed.Sub(w.First).Seconds()), megabytes(w.PeakRSS))
 	return []Row{{
 		ID:      "2",
 		Measure: fmt.Sprintf("Backlog drain, %s trades, 900 ISINs, 6 partitions", thousands(n)),
 		Figure:  fmt.Sprintf("%s (%.2f x)", rate(aggRate), ratio),
-		Limit:   fmt.Sprintf("%s bare Poll loop (Poll + produce loop: %s, %.2f x)", rate(limit), rate(floor.Rate()), floor.Rate()/limit),
-		Target:  ">= 0.8 x limit",
-		Verdict: AtLeast(ratio, 0.8),
+		Limit:   fmt.Sprintf("%s Poll + produce loop (bare Poll loop: %s, for information)", rate(floor.Rate()), rate(bare)),
+		Target:  backlogTarget(),
+		Verdict: AtLeast(ratio, backlogTargetRatio),
 	}}, nil
+}
+
+func backlogTarget() string {
+	return fmt.Sprintf(">= %.1f x Poll + produce loop", backlogTargetRatio)
 }
 
 // expectedWindows counts the distinct (ISIN, window) pairs of the records

@@ -213,8 +213,9 @@ func (r Report) WriteSection(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("## Performance\n\n")
 	b.WriteString("`make bench` (scripts/bench.sh) measures the targets below and prints one table. Each figure is\n")
-	b.WriteString("compared with a limit measured in the same run where one exists (a bare confluent-kafka-go Poll loop\n")
-	b.WriteString("with the aggregator's consumer settings; a bare `RedisWriter.WriteBatch` loop fed from memory), on the\n")
+	b.WriteString("compared with a limit measured in the same run where one exists (row 2: a Poll + produce loop with the\n")
+	b.WriteString("aggregator's client settings writing its output, the bare Poll loop beside it for information; row 3:\n")
+	b.WriteString("the input's own floor; row 4: a bare `RedisWriter.WriteBatch` loop fed from memory), on the\n")
 	b.WriteString("same data, with warm-up and start-up excluded the same way on both sides. It uses the real broker when\n")
 	b.WriteString("`scripts/kafka-local.sh status` finds one (or `BENCH_BROKERS`), the embedded kfake otherwise.\n")
 	b.WriteString("`scripts/bench.sh --quick` is a smoke test with small sizes.\n\n")

@@ -343,3 +343,18 @@ func TestGapTracker(t *testing.T) {
 		}
 	}
 }
+
+// Row 3 judges p99 against the input floor plus 30 ms, or 100 ms when that
+// is larger.
+func TestLatencyLimit(t *testing.T) {
+	for _, tc := range []struct{ floor, want float64 }{
+		{0.010, 0.100}, {0.068, 0.100}, {0.070, 0.100}, {0.145, 0.175},
+	} {
+		if got := latencyLimit(tc.floor); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("latencyLimit(%v) = %v, want %v", tc.floor, got, tc.want)
+		}
+	}
+	if AtMost(0.170, latencyLimit(0.145)) != Met || AtMost(0.074, latencyLimit(0.068)) != Met || AtMost(0.180, latencyLimit(0.145)) != Missed {
+		t.Error("the verdicts do not follow the limit")
+	}
+}

@@ -45,9 +45,8 @@ func ConfigMap(brokers string, tuning kafka.ConfigMap, properties map[string]str
 // librdkafka's reconnect backoff doubles from 100 ms with each failed attempt
 // up to 10 s by default: after half a minute without a broker a client could
 // try again up to 10 s after the broker was back. A connection attempt a
-// second to an absent broker costs nothing. (The 6-9 s TestFaultBrokerKilled
-// measures before the aggregator's output resumes is the group's rebalance,
-// not this: README, Reliability.)
+// second to an absent broker costs nothing, and the services' logs fold the
+// failures (Monitor).
 const ReconnectBackoffMaxMs = 1000
 
 // CheckReserved returns a configuration error for kafka.properties when it

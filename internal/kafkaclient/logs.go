@@ -3,6 +3,7 @@ package kafkaclient
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 // EnableLogs sets cm up so that librdkafka delivers its logs on a channel, and
-// returns that channel for ForwardLogs.
+// returns that channel for Monitor.Forward.
 func EnableLogs(cm *kafka.ConfigMap) chan kafka.LogEvent {
 	logs := make(chan kafka.LogEvent, 1000)
 	_ = cm.SetKey("go.logs.channel.enable", true)
@@ -19,21 +20,19 @@ func EnableLogs(cm *kafka.ConfigMap) chan kafka.LogEvent {
 	return logs
 }
 
-// LogWatcher sees every librdkafka log event before it is logged.
-type LogWatcher func(kafka.LogEvent)
-
-// Forward runs ForwardLogs on a goroutine of its own and returns stop, which
-// ends it and waits until it has written the events already waiting. Call
-// stop after closing the client: a service's last transaction and its
-// revocation happen after it was told to stop, and their lines are worth
-// keeping. (What librdkafka logs inside Close itself, confluent-kafka-go does
-// not deliver: it stops reading the log queue first.)
-func Forward(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logger, client string, watchers ...LogWatcher) (stop func()) {
+// Forward writes the log events of one client (named client in each line)
+// to m's logger on a goroutine of its own, and returns stop, which ends it
+// and waits until it has written the events already waiting. Call stop after
+// closing the client: a service's last transaction and its revocation happen
+// after it was told to stop, and their lines are worth keeping. (What
+// librdkafka logs inside Close itself, confluent-kafka-go does not deliver:
+// it stops reading the log queue first.)
+func (m *Monitor) Forward(ctx context.Context, logs <-chan kafka.LogEvent, client string) (stop func()) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ForwardLogs(fctx, logs, logger, client, watchers...)
+		m.forwardLogs(fctx, logs, client)
 	}()
 	var once sync.Once
 	return func() {
@@ -44,30 +43,9 @@ func Forward(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logge
 	}
 }
 
-// ForwardLogs writes librdkafka's log events to logger, one line each, until
-// logs is closed or ctx is done, showing each to the watchers first. When ctx
-// is done it still writes the events already waiting, at LogLevel.
-func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.Logger, client string, watchers ...LogWatcher) {
-	forward := func(ev kafka.LogEvent) {
-		for _, w := range watchers {
-			w(ev)
-		}
-		level := LogLevel(ev)
-		if !logger.Enabled(ctx, level) {
-			return
-		}
-		// The line carries the time the event left librdkafka's log queue,
-		// not the time this goroutine got to it: it can be milliseconds
-		// behind, which matters when lines from both are read as one
-		// timeline (a transaction's steps, a rebalance).
-		at := ev.Timestamp
-		if at.IsZero() {
-			at = time.Now() // not from confluent-kafka-go, which always stamps it
-		}
-		r := slog.NewRecord(at, level, ev.Message, 0)
-		r.AddAttrs(slog.String("component", "librdkafka"), slog.String("client", client), slog.String("facility", ev.Tag))
-		_ = logger.Handler().Handle(ctx, r)
-	}
+// forwardLogs writes log events until logs is closed or ctx is done; when ctx
+// is done it still writes the events already waiting.
+func (m *Monitor) forwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, client string) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -77,7 +55,7 @@ func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.L
 					if !ok {
 						return
 					}
-					forward(ev)
+					m.logEvent(ctx, ev, client)
 				default:
 					return
 				}
@@ -86,9 +64,66 @@ func ForwardLogs(ctx context.Context, logs <-chan kafka.LogEvent, logger *slog.L
 			if !ok {
 				return
 			}
-			forward(ev)
+			m.logEvent(ctx, ev, client)
 		}
 	}
+}
+
+// logEvent writes one librdkafka log event at its level. Warnings and errors
+// that repeat (a broker that does not answer is reported at every attempt to
+// reach it, by every client) are folded: see logging.Folder; the line
+// written after a fold carries the count of those it stands for.
+func (m *Monitor) logEvent(ctx context.Context, ev kafka.LogEvent, client string) {
+	if AuthenticationFailed(ev) {
+		m.authFailed(ev.Message)
+	}
+	level := LogLevel(ev)
+	if !m.logger.Enabled(ctx, level) {
+		return
+	}
+	folded := 0
+	if level >= slog.LevelWarn {
+		var write bool
+		if write, folded = m.folder.Note("log " + foldKind(ev.Message)); !write {
+			return
+		}
+	}
+	// The line carries the time the event left librdkafka's log queue,
+	// not the time this goroutine got to it: it can be milliseconds
+	// behind, which matters when lines from both are read as one
+	// timeline (a transaction's steps, a rebalance).
+	at := ev.Timestamp
+	if at.IsZero() {
+		at = time.Now() // not from confluent-kafka-go, which always stamps it
+	}
+	r := slog.NewRecord(at, level, ev.Message, 0)
+	r.AddAttrs(slog.String("component", "librdkafka"), slog.String("client", client), slog.String("facility", ev.Tag))
+	if folded > 0 {
+		r.AddAttrs(slog.Int("folded", folded))
+	}
+	_ = m.logger.Handler().Handle(ctx, r)
+}
+
+var (
+	threadPrefix = regexp.MustCompile(`^\[thrd:[^\]]*\]: `)
+	stateSuffix  = regexp.MustCompile(` \(after \d+ms in state .*\)$`)
+	digits       = regexp.MustCompile(`\d+`)
+)
+
+// foldKind is what two log lines must share to be folded as repetitions:
+// their text without the thread, the time in the connection's state (and
+// librdkafka's own count of suppressed repeats) and the other numbers, so
+// that "1/1 brokers are down" and "0/1 brokers are down" are one kind.
+func foldKind(msg string) string {
+	msg = threadPrefix.ReplaceAllString(msg, "")
+	msg = stateSuffix.ReplaceAllString(msg, "")
+	return digits.ReplaceAllString(msg, "#")
+}
+
+// cause is an error text without librdkafka's connection-state suffix, so
+// that the readiness reason stays the same from one attempt to the next.
+func cause(msg string) string {
+	return stateSuffix.ReplaceAllString(threadPrefix.ReplaceAllString(msg, ""), "")
 }
 
 // LogLevel is the slog level of a librdkafka log event, whose levels follow

@@ -24,12 +24,8 @@ func TestForwardLogsKeepsTheEventsTimeAndLevel(t *testing.T) {
 	logs <- kafka.LogEvent{Tag: "EOS", Message: "debug line", Level: 7, Timestamp: at}
 	logs <- kafka.LogEvent{Tag: "CONFWARN", Message: "a warning", Level: 4, Timestamp: at.Add(time.Millisecond)}
 	close(logs)
-	var watched int
-	ForwardLogs(context.Background(), logs, logger, "test-consumer", func(kafka.LogEvent) { watched++ })
+	NewMonitor(logger, "b:9092", nil).forwardLogs(context.Background(), logs, "test-consumer")
 
-	if watched != 3 {
-		t.Errorf("watchers saw %d events, want all 3 (also those below the log level)", watched)
-	}
 	var lines []map[string]any
 	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
 		var m map[string]any
@@ -64,7 +60,7 @@ func TestForwardLogsGoesThroughTheServiceLogger(t *testing.T) {
 	logs := make(chan kafka.LogEvent, 1)
 	logs <- kafka.LogEvent{Tag: "SASL", Message: "SASL authentication error: password s3cret refused", Level: 3, Timestamp: time.Now()}
 	close(logs)
-	ForwardLogs(context.Background(), logs, logger, "window-consumer")
+	NewMonitor(logger, "b:9092", nil).forwardLogs(context.Background(), logs, "window-consumer")
 
 	var line map[string]any
 	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &line); err != nil {
@@ -89,11 +85,11 @@ func TestForwardLogsWritesWhatIsWaitingWhenStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan struct{})
-	go func() { ForwardLogs(ctx, logs, logger, "c"); close(done) }()
+	go func() { NewMonitor(logger, "b:9092", nil).forwardLogs(ctx, logs, "c"); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("ForwardLogs did not return after ctx was done and the channel empty")
+		t.Fatal("forwardLogs did not return after ctx was done and the channel empty")
 	}
 	if got := strings.Count(out.String(), "\n"); got != 2 || !strings.Contains(out.String(), "partitions revoked") {
 		t.Fatalf("%d lines, want both waiting events: %s", got, out.String())
@@ -107,7 +103,7 @@ func TestForwardStopWaitsForWhatIsWaiting(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&out, nil))
 	logs := make(chan kafka.LogEvent, 100)
 	ctx, cancel := context.WithCancel(context.Background())
-	stop := Forward(ctx, logs, logger, "c")
+	stop := NewMonitor(logger, "b:9092", nil).Forward(ctx, logs, "c")
 	cancel() // the service was told to stop; the client is still closing
 	for i := range 100 {
 		logs <- kafka.LogEvent{Tag: "T", Message: fmt.Sprintf("line %d", i), Level: 6, Timestamp: time.Now()}

@@ -15,7 +15,7 @@ import (
 // mallinfo2 walks every arena's free lists under the arena's lock, which
 // takes milliseconds on a fragmented heap and stalls librdkafka's threads
 // meanwhile: the figures are read at most once per mallocStatsMaxAge however
-// often /metrics is scraped (make bench polls it every 50 ms).
+// often /metrics is scraped (a benchmark may poll it every 50 ms).
 func MallocCollector() prometheus.Collector { return &mallocCollector{} }
 
 const mallocStatsMaxAge = time.Second

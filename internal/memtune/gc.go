@@ -10,16 +10,15 @@ import (
 // DefaultGCPercent is the garbage collector's target the services run with
 // when the live heap is large: the heap may grow to 1.5 times the live data
 // between collections instead of Go's default 2 times. The aggregator keeps
-// every open window's latest trade of each ISIN live, and the default doubled
-// that in resident memory (make bench, row 5).
+// every open window's latest trade of each ISIN live, and the default would
+// double that in resident memory (make bench row 5 judges the peak).
 const DefaultGCPercent = 50
 
 // DefaultGCHeadroom is the least the heap may grow between collections. With
-// a small live heap (900 ISINs: a few MB) a target of 50 % meant a collection
-// every few MB allocated, i.e. every few thousand records, each records'
-// message copied out of librdkafka being garbage: the collector then took a
-// tenth of the aggregator's CPU while draining a backlog (make bench, row 2,
-// Go CPU profile).
+// a small live heap (900 ISINs: a few MB) a target of 50 % alone would mean a
+// collection every few MB allocated, i.e. every few thousand records, since
+// each record's message copied out of librdkafka is garbage: while draining a
+// backlog the collector would take a large share of the aggregator's CPU.
 const DefaultGCHeadroom = 32 << 20
 
 // maxGCPercent bounds the target when the live heap is tiny (at start).
@@ -59,12 +58,12 @@ func keepGCHeadroom(percent int, headroom uint64) *gcTuner {
 	return t
 }
 
-// gcTuner adjusts the GC target on a ticker. It used to adjust from a
-// finalizer, once per collection, which lagged a collection behind when two
-// came back to back: at start, the target set for the 0 MB live heap of the
-// first (1,000 %) still held after the second measured 23 MB live, and the
-// heap grew to 263 MB before the third (make bench row 5b, GODEBUG=gctrace=1;
-// two runs in eight). Polling the live heap costs a microsecond per tick.
+// gcTuner adjusts the GC target on a ticker rather than once per collection
+// (from a finalizer), which lags a collection behind when two come back to
+// back: at start, the target set for the near-empty live heap of the first
+// (maxGCPercent) would still hold after the second found tens of MB live,
+// letting the heap grow to ten times that. Polling the live heap costs a
+// microsecond per tick.
 type gcTuner struct {
 	percent  int
 	headroom uint64

@@ -7,8 +7,8 @@ package memtune
 // librdkafka threads of a consumer and a producer (one per broker connection,
 // plus the main and background threads) allocate fetch buffers and message
 // batches concurrently, so a busy service ends up holding many part-empty
-// arenas: measured with make bench (row 5), much of the aggregator's resident
-// memory beyond the Go heap.
+// arenas, which can be much of its resident memory beyond the Go heap
+// (tickcompact_c_heap_free_bytes on /metrics shows how much).
 
 /*
 #include <malloc.h>
@@ -33,8 +33,8 @@ func LimitArenas(n int) int { return mallopt(C.M_ARENA_MAX, "MALLOC_ARENA_MAX", 
 // mmapped block freed, up to 32 MiB: after librdkafka frees its first fetch
 // response or decompression buffer (up to a few MiB each), every later one
 // comes from an arena, and freed arena memory mostly stays resident. Fixed,
-// the threshold keeps those buffers out of the arenas (make bench, row 5a
-// peak RSS 183 -> 129 MB).
+// the threshold keeps those buffers out of the arenas, and their memory is
+// returned when they are freed.
 const DefaultMmapThreshold = 128 << 10
 
 // FixMmapThreshold sets glibc's mmap threshold to bytes, which also stops its

@@ -23,14 +23,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	settings.Now = began
 	var notes []string
 
-	logCtx, stopLogs := context.WithCancel(ctx)
-	defer stopLogs()
+	// The readers' logs are forwarded until they are closed (defers run
+	// last first).
+	kafkaLogs := kafkaclient.NewMonitor(logger, cfg.Brokers, nil)
+	var stopLogs []func()
+	defer func() {
+		for _, stop := range stopLogs {
+			stop()
+		}
+	}()
 	open := func(topic string) (*topicReader, error) {
 		cm, err := consumerConfig(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w: --property: %v", ErrUsage, err)
 		}
-		go kafkaclient.ForwardLogs(logCtx, kafkaclient.EnableLogs(cm), logger, "verify-"+topic)
+		stopLogs = append(stopLogs, kafkaLogs.Forward(ctx, kafkaclient.EnableLogs(cm), "verify-"+topic))
 		return openTopic(cm, topic, cfg.Timeout)
 	}
 	out, err := open(cfg.OutputTopic)
