@@ -35,8 +35,7 @@ test-containers:
 
 ## demo: the whole pipeline in one process with an embedded broker and Redis; ARGS="--rate 2000" to pass flags
 demo:
-	@$(GO) build -o bin/demo ./cmd/demo
-	@bin/demo $(ARGS)
+	@GO="$(GO)" scripts/demo.sh $(ARGS)
 
 ## bench: speed, latency and memory beside their limits, as one table (real broker when kafka-start runs one)
 bench: deps-redis

@@ -2,8 +2,9 @@
 // broker and Redis (or real ones), the synthetic KRX feed, the aggregator,
 // the sink, the gateway and its live page — and shows a live board of it. It is what `make demo` runs.
 //
-// Exit codes: 0 clean stop (Ctrl-C, --duration or --windows); 1 a port
-// taken, a broker or Redis unreachable, or a service failed; 2 bad flags.
+// Exit codes: 0 clean stop (Ctrl-C, --duration or --windows; also when run
+// as `make demo`: see takeTerminal); 1 a port taken, a broker or Redis
+// unreachable, or a service failed; 2 bad flags.
 package main
 
 import (
@@ -31,6 +32,8 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		return 2
 	}
+	restore := takeTerminal() // Ctrl-C for the demo alone, not make
+	defer restore()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := demo.Run(ctx, opts); err != nil {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/kafkaclient"
 )
 
 // inputGaps is row 3's floor: for each partition of topic and each window
@@ -21,7 +23,7 @@ func (e *env) inputGaps(ctx context.Context, topic string, size time.Duration, f
 		return nil, err
 	}
 	defer cons.Close()
-	partitions, err := assignFromBeginning(cons, topic)
+	partitions, err := kafkaclient.AssignAll(cons, topic, kafka.OffsetBeginning)
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}

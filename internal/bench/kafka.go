@@ -173,23 +173,6 @@ func (c *Cluster) aggregatorLikeConsumer(group string) (*kafka.Consumer, error) 
 	return kafka.NewConsumer(cm)
 }
 
-// assignFromBeginning assigns every partition of topic to consumer, from
-// its first offset, and returns how many there are.
-func assignFromBeginning(consumer *kafka.Consumer, topic string) (int, error) {
-	md, err := consumer.GetMetadata(&topic, false, 10000)
-	if err != nil {
-		return 0, err
-	}
-	var parts []kafka.TopicPartition
-	for _, p := range md.Topics[topic].Partitions {
-		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: kafka.OffsetBeginning})
-	}
-	if len(parts) == 0 {
-		return 0, fmt.Errorf("topic %s has no partitions", topic)
-	}
-	return len(parts), consumer.Assign(parts)
-}
-
 // EndOffsets returns the high watermark of each partition of topic.
 func (c *Cluster) EndOffsets(topic string, partitions int) ([]int64, error) {
 	cons, err := kafka.NewConsumer(&kafka.ConfigMap{"bootstrap.servers": c.Brokers, "group.id": uniqueName("watermarks"), "log_level": 3})

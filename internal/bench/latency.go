@@ -2,16 +2,13 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"tickcompact/aggregator"
-	"tickcompact/internal/kafkaclient"
+	"tickcompact/internal/emission"
 	"tickcompact/internal/tradegen"
 )
 
@@ -57,11 +54,6 @@ func (e *env) runLatency(ctx context.Context) []Row {
 	return rows
 }
 
-type delaySample struct {
-	received time.Time
-	delay    float64 // seconds
-}
-
 // latencyMeasure names a row 3 measurement.
 func latencyMeasure(rate float64, repartition bool) string {
 	m := fmt.Sprintf("Emission delay, live %s trades/s", thousands(int64(rate)))
@@ -93,11 +85,12 @@ func (e *env) latencyAt(ctx context.Context, id string, target float64, repartit
 	readerCtx, stopReader := context.WithCancel(ctx)
 	var (
 		mu      sync.Mutex
-		samples []delaySample
+		samples []emission.Sample
 	)
 	readerDone := make(chan error, 1)
 	go func() {
-		readerDone <- e.readDelays(readerCtx, agg.Output, func(s delaySample) {
+		reader := emission.Reader{Brokers: e.cluster.Brokers, Tuning: aggregatorConsumerTuning}
+		readerDone <- reader.Watch(readerCtx, agg.Output, kafka.OffsetBeginning, func(s emission.Sample) {
 			mu.Lock()
 			samples = append(samples, s)
 			mu.Unlock()
@@ -134,8 +127,8 @@ func (e *env) latencyAt(ctx context.Context, id string, target float64, repartit
 	var inInterval []float64
 	mu.Lock()
 	for _, s := range samples {
-		if !s.received.Before(s1.At) && !s.received.After(s2.At) {
-			inInterval = append(inInterval, s.delay)
+		if !s.Received.Before(s1.At) && !s.Received.After(s2.At) {
+			inInterval = append(inInterval, s.Delay.Seconds())
 		}
 	}
 	mu.Unlock()
@@ -211,46 +204,4 @@ func (e *env) liveFeed(ctx context.Context, id, topic string, agg *aggregatorRun
 		return run, fmt.Errorf("generator: %w", gen.err)
 	}
 	return run, nil
-}
-
-// readDelays reads topic from the beginning as a read_committed consumer
-// and reports receive time minus the window-end header of each record.
-func (e *env) readDelays(ctx context.Context, topic string, report func(delaySample)) error {
-	cm, err := kafkaclient.ConfigMap(e.cluster.Brokers, aggregatorConsumerTuning, nil, kafka.ConfigMap{
-		"group.id": uniqueName("reader"), "isolation.level": "read_committed", "enable.auto.commit": false, "log_level": 3})
-	if err != nil {
-		return err
-	}
-	consumer, err := kafka.NewConsumer(cm)
-	if err != nil {
-		return err
-	}
-	defer consumer.Close()
-	if _, err := assignFromBeginning(consumer, topic); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	for ctx.Err() == nil {
-		switch ev := consumer.Poll(50).(type) {
-		case *kafka.Message:
-			now := time.Now()
-			for _, hd := range ev.Headers {
-				if hd.Key != aggregator.HeaderWindowEnd {
-					continue
-				}
-				end, err := strconv.ParseInt(string(hd.Value), 10, 64)
-				if err != nil {
-					return fmt.Errorf("%s header %q: %w", aggregator.HeaderWindowEnd, hd.Value, err)
-				}
-				report(delaySample{received: now, delay: now.Sub(time.UnixMilli(end)).Seconds()})
-			}
-		case kafka.Error:
-			if ev.IsFatal() {
-				return ev
-			}
-		}
-	}
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return ctx.Err()
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"tickcompact/internal/emission"
 )
 
 // Bucket is one cumulative histogram bucket: Count observations were <= UpperBound.
@@ -90,10 +92,9 @@ func (h Histogram) Quantile(q float64) float64 {
 // SampleQuantile returns the q-quantile of samples by the nearest-rank
 // method (sorting samples in place), or NaN when there are none.
 func SampleQuantile(samples []float64, q float64) float64 {
-	if len(samples) == 0 {
+	v, ok := emission.Quantile(samples, q)
+	if !ok {
 		return math.NaN()
 	}
-	sort.Float64s(samples)
-	i := int(math.Ceil(q*float64(len(samples)))) - 1
-	return samples[min(max(i, 0), len(samples)-1)]
+	return v
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"tickcompact/internal/emission"
 )
 
 // Sample is what one refresh of the board shows: the pipeline's counters
@@ -30,12 +32,14 @@ type Sample struct {
 	// previous refresh; TotalOut since the start.
 	RecordsOut, TotalOut int64
 
-	// Delay holds the p50 and p99 of the aggregator's emission delay
-	// (transaction commit minus window end), when known.
-	Delay Quantiles
+	// Delay is how long after their window's end the trades-2s records
+	// received since the previous refresh became readable (read_committed).
+	Delay Delays
 
-	// DLQ counts the rejected records since the start, by dlq-reason.
-	DLQ map[string]int64
+	// DLQIn is the records rejected since the previous refresh; DLQ counts
+	// those since the start, by dlq-reason.
+	DLQIn int64
+	DLQ   map[string]int64
 	// Late counts the valid records whose window had already closed.
 	Late int64
 
@@ -52,16 +56,25 @@ type Sample struct {
 	Notes []string
 }
 
-// Quantiles are emission-delay quantiles estimated from histogram buckets.
-type Quantiles struct {
-	// P50 and P99 are the estimates.
-	P50, P99 time.Duration
-	// Known is false when no window had closed yet.
-	Known bool
-	// Scope says which observations they cover: "window" (those since the
-	// previous refresh) or "total" (since the start, used when no window
-	// closed since the previous refresh).
-	Scope string
+// Delays are exact quantiles of emission delays: for each trades-2s record
+// the board's own read_committed reader received, the time from its window's
+// end (its window-end header) to its arrival, which follows the commit of its
+// transaction within a fetch wait.
+type Delays struct {
+	// P50, P99 and Max are nearest-rank quantiles of the delays.
+	P50, P99, Max time.Duration
+	// Count is how many records they cover; 0 when none arrived.
+	Count int
+}
+
+// delaysOf returns the quantiles of delays, sorting it in place.
+func delaysOf(delays []time.Duration) Delays {
+	p50, ok := emission.Quantile(delays, 0.5)
+	if !ok {
+		return Delays{}
+	}
+	p99, _ := emission.Quantile(delays, 0.99)
+	return Delays{P50: p50, P99: p99, Max: delays[len(delays)-1], Count: len(delays)}
 }
 
 // Quote is one instrument as last published on the Redis channel.
@@ -81,13 +94,7 @@ func (q Quote) Change() float64 {
 }
 
 // DLQTotal is the sum of s.DLQ over all reasons.
-func (s Sample) DLQTotal() int64 {
-	var n int64
-	for _, v := range s.DLQ {
-		n += v
-	}
-	return n
-}
+func (s Sample) DLQTotal() int64 { return sumOf(s.DLQ) }
 
 // Ratio returns in/out rounded to two decimals, as the board prints it, and
 // false when out is zero.
@@ -149,16 +156,17 @@ func (b *Board) Draw(s Sample) error {
 //	window=09:41:02-09:41:04 in=1624 in_per_s=812 out=430 ratio=3.78 total_in=28114 ...
 //
 // ratio is in/out and total_ratio total_in/total_out, both to two decimals
-// ("-" while out is zero); delays are the aggregator's emission delay.
+// ("-" while out is zero); delays are from window end to commit, over the
+// trades-2s records received since the previous line.
 func PlainLine(s Sample) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "window=%s-%s", clock(s.WindowStart), clock(s.WindowEnd))
 	fmt.Fprintf(&b, " in=%d in_per_s=%d out=%d ratio=%s", s.TradesIn, perSecond(s.TradesIn, s.Elapsed), s.RecordsOut, ratioText(s.TradesIn, s.RecordsOut))
 	fmt.Fprintf(&b, " total_in=%d total_out=%d total_ratio=%s", s.TotalIn, s.TotalOut, ratioText(s.TotalIn, s.TotalOut))
-	if s.Delay.Known {
-		fmt.Fprintf(&b, " delay_p50=%s delay_p99=%s delay_scope=%s", millis(s.Delay.P50), millis(s.Delay.P99), s.Delay.Scope)
+	if s.Delay.Count > 0 {
+		fmt.Fprintf(&b, " delay_p50=%s delay_p99=%s delay_max=%s delay_records=%d", millis(s.Delay.P50), millis(s.Delay.P99), millis(s.Delay.Max), s.Delay.Count)
 	} else {
-		b.WriteString(" delay_p50=- delay_p99=-")
+		b.WriteString(" delay_p50=- delay_p99=- delay_max=- delay_records=0")
 	}
 	fmt.Fprintf(&b, " dlq=%d late=%d redis_msgs=%d redis_total=%d", s.DLQTotal(), s.Late, s.RedisMessages, s.RedisTotal)
 	if s.SnapshotSize >= 0 {
@@ -172,41 +180,50 @@ func PlainLine(s Sample) string {
 }
 
 // latestShown is how many instruments the terminal board lists.
-const latestShown = 6
+const latestShown = 4
 
-// TerminalLines renders s as the lines of the in-place board, with colours
-// (Korean convention: red up, blue down). Lines stay under 80 columns.
+// Terminal colours and styles.
+const (
+	bold  = "\x1b[1m"
+	dim   = "\x1b[2m"
+	red   = "\x1b[31m"
+	blue  = "\x1b[34m"
+	reset = "\x1b[0m"
+)
+
+// screenColumns and boardRows are what the terminal board is drawn for: the
+// header (headerRows) and at most boardRows lines of board fit 80x24 with
+// the cursor on the last row, so the header stays in view.
+const (
+	screenColumns = 80
+	boardRows     = 14
+)
+
+// TerminalLines renders s as the lines of the in-place board, at most
+// boardRows of them, each under screenColumns columns, with colours: prices
+// up on the previous close in red, down in blue, the Korean convention the
+// legend names.
 func TerminalLines(s Sample) []string {
-	const (
-		bold  = "\x1b[1m"
-		dim   = "\x1b[2m"
-		red   = "\x1b[31m"
-		blue  = "\x1b[34m"
-		reset = "\x1b[0m"
-	)
+	row := func(name string, window, total int64, rest string) string {
+		return fmt.Sprintf("  %-16s %11s %12s   %s", name, group(window), group(total), rest)
+	}
 	lines := []string{
-		fmt.Sprintf("%swindow %s-%s%s   up %s", bold, clock(s.WindowStart), clock(s.WindowEnd), reset, uptime(s.Uptime)),
-		fmt.Sprintf("  trades in     %7s/s  %9s this window  %11s total",
-			group(perSecond(s.TradesIn, s.Elapsed)), group(s.TradesIn), group(s.TotalIn)),
-		fmt.Sprintf("  records out              %9s this window  %11s total", group(s.RecordsOut), group(s.TotalOut)),
-		fmt.Sprintf("  compaction               %9s this window  %11s total",
-			ratioText(s.TradesIn, s.RecordsOut)+"x", ratioText(s.TotalIn, s.TotalOut)+"x"),
+		fmt.Sprintf("%swindow %s-%s%s%52s", bold, clock(s.WindowStart), clock(s.WindowEnd), reset, "up "+uptime(s.Uptime)),
+		dim + "                     this window        total" + reset,
+		row("trades in", s.TradesIn, s.TotalIn, group(perSecond(s.TradesIn, s.Elapsed))+"/s"),
+		row("records out", s.RecordsOut, s.TotalOut,
+			fmt.Sprintf("%sx compaction (%sx total)", ratioText(s.TradesIn, s.RecordsOut), ratioText(s.TotalIn, s.TotalOut))),
+		row("rejected (DLQ)", s.DLQIn, s.DLQTotal(), dim+dlqBreakdown(s.DLQ)+reset),
+		fmt.Sprintf("  %-16s %11s %12s   %s", "late", "", group(s.Late), dim+"(their window had closed)"+reset),
+		row("redis pub/sub", s.RedisMessages, s.RedisTotal, snapshotText(s.SnapshotSize)+" in "+SnapshotKey),
 	}
-	if s.Delay.Known {
-		lines = append(lines, fmt.Sprintf("  emission delay  p50 %s  p99 %s  %s(%s, aggregator histogram)%s",
-			millis(s.Delay.P50), millis(s.Delay.P99), dim, s.Delay.Scope, reset))
+	if s.Delay.Count > 0 {
+		lines = append(lines, fmt.Sprintf("  window end -> committed  p50 %s  p99 %s  max %s  %s(%s records)%s",
+			millis(s.Delay.P50), millis(s.Delay.P99), millis(s.Delay.Max), dim, group(int64(s.Delay.Count)), reset))
 	} else {
-		lines = append(lines, "  emission delay  -  "+dim+"(no window closed yet)"+reset)
+		lines = append(lines, "  window end -> committed  -  "+dim+"(no window closed since the last refresh)"+reset)
 	}
-	lines = append(lines,
-		fmt.Sprintf("  rejected (DLQ)                         %11s total", group(s.DLQTotal())),
-		fmt.Sprintf("    %s%s%s", dim, truncate(dlqBreakdown(s.DLQ), 76), reset),
-		fmt.Sprintf("  late                                   %11s total", group(s.Late)),
-		fmt.Sprintf("  redis pub/sub            %9s this window  %11s total", group(s.RedisMessages), group(s.RedisTotal)),
-		fmt.Sprintf("  redis snapshot           %9s in %s", snapshotText(s.SnapshotSize), SnapshotKey),
-		"",
-		bold+"  latest on "+Channel+reset+dim+"  (price, change vs previous close)"+reset,
-	)
+	lines = append(lines, bold+"  latest quotes"+reset+dim+"   vs previous close: red up, blue down (Korean convention)"+reset)
 	for i := 0; i < latestShown; i++ {
 		if i >= len(s.Latest) {
 			lines = append(lines, "")
@@ -224,12 +241,56 @@ func TerminalLines(s Sample) []string {
 			q.ISIN, truncate(q.Name, 28), won(q.Price), colour, q.Change(), reset))
 	}
 	if len(s.Notes) > 0 {
-		lines = append(lines, "", dim+"  recent service log lines:"+reset)
-		for _, n := range s.Notes {
-			lines = append(lines, "  "+dim+truncate(n, 76)+reset)
-		}
+		lines = append(lines, dim+"  log: "+s.Notes[len(s.Notes)-1]+reset)
+	}
+	for i, l := range lines {
+		lines[i] = fitColumns(l, screenColumns-1)
 	}
 	return lines
+}
+
+// fitColumns cuts line to at most n visible columns, the last an ellipsis,
+// keeping its escape codes and ending any style it leaves open.
+func fitColumns(line string, n int) string {
+	if visibleWidth(line) <= n {
+		return line
+	}
+	var b strings.Builder
+	width, inEscape := 0, false
+	for _, r := range line {
+		switch {
+		case r == '\x1b':
+			inEscape = true
+		case inEscape:
+			if r >= '@' && r <= '~' && r != '[' {
+				inEscape = false
+			}
+		case width < n-1:
+			width++
+		default:
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String() + "…" + reset
+}
+
+// visibleWidth counts the runes of s outside escape sequences.
+func visibleWidth(s string) int {
+	width, inEscape := 0, false
+	for _, r := range s {
+		switch {
+		case r == '\x1b':
+			inEscape = true
+		case inEscape:
+			if r >= '@' && r <= '~' && r != '[' {
+				inEscape = false
+			}
+		default:
+			width++
+		}
+	}
+	return width
 }
 
 func clock(t time.Time) string {

@@ -15,12 +15,14 @@ func sampleForTest() Sample {
 		Elapsed: 2 * time.Second, Uptime: 36 * time.Second,
 		TradesIn: 1624, TotalIn: 28114,
 		RecordsOut: 430, TotalOut: 7981,
-		Delay: Quantiles{P50: 12 * time.Millisecond, P99: 48 * time.Millisecond, Known: true, Scope: "window"},
-		DLQ:   map[string]int64{"invalid-json": 4, "missing-isin": 3, "future-time": 0},
-		Late:  2, RedisMessages: 428, RedisTotal: 7950, SnapshotSize: 900,
+		Delay: Delays{P50: 12 * time.Millisecond, P99: 48 * time.Millisecond, Max: 61 * time.Millisecond, Count: 430},
+		DLQIn: 2, DLQ: map[string]int64{"invalid-json": 4, "missing-isin": 3, "future-time": 0},
+		Late: 2, RedisMessages: 428, RedisTotal: 7950, SnapshotSize: 900,
 		Latest: []Quote{
 			{ISIN: "KR7005930003", Name: "Samsung Electronics", Price: 71_200, PrevClose: 70_900},
 			{ISIN: "KR7035720002", Name: "Kakao", Price: 41_000, PrevClose: 41_850},
+			{ISIN: "KR7000660001", Name: "SK hynix", Price: 180_500, PrevClose: 180_500},
+			{ISIN: "KR7005380001", Name: "Hyundai Motor Company Preferred Shares Series 2", Price: 99_000, PrevClose: 98_000},
 		},
 		Notes: []string{`level=WARN msg="something" service=sink`},
 	}
@@ -31,7 +33,7 @@ func TestPlainLine(t *testing.T) {
 	for _, want := range []string{
 		"window=09:41:02-09:41:04", " in=1624 ", " in_per_s=812 ", " out=430 ", " ratio=3.78 ",
 		" total_in=28114 ", " total_out=7981 ", " total_ratio=3.52 ",
-		" delay_p50=12ms ", " delay_p99=48ms ", " delay_scope=window ", " dlq=7 ", " late=2 ",
+		" delay_p50=12ms ", " delay_p99=48ms ", " delay_max=61ms ", " delay_records=430 ", " dlq=7 ", " late=2 ",
 		" redis_msgs=428 ", " snapshot=900 ", `last="KR7005930003 Samsung Electronics 71,200 +0.42%"`,
 	} {
 		if !strings.Contains(line, want) {
@@ -83,8 +85,9 @@ func TestBoardTerminalModeRedrawsInPlace(t *testing.T) {
 	if strings.Contains(first, "\x1b[J") {
 		t.Errorf("first drawing should not move the cursor back:\n%q", first)
 	}
-	for _, want := range []string{"window 09:41:02-09:41:04", "1,624 this window", "3.78x", "p50 12ms", "rejected (DLQ)", "invalid-json=4 missing-isin=3",
-		"Samsung Electronics", "71,200", "+0.42%", "\x1b[31m", "-2.03%", "\x1b[34m", "recent service log lines"} {
+	for _, want := range []string{"window 09:41:02-09:41:04", "this window", "1,624", "3.78x compaction (3.52x total)",
+		"window end -> committed  p50 12ms  p99 48ms  max 61ms", "(430 records)", "rejected (DLQ)", "invalid-json=4 missing-isin=3",
+		"red up, blue down (Korean convention)", "Samsung Electronics", "71,200", "+0.42%", "\x1b[31m", "-2.03%", "\x1b[34m", "log: level=WARN"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("terminal board lacks %q:\n%s", want, first)
 		}
@@ -96,29 +99,49 @@ func TestBoardTerminalModeRedrawsInPlace(t *testing.T) {
 	if want := "\x1b[" + strconv.Itoa(lines) + "F\x1b[J"; !strings.HasPrefix(out.String(), want) {
 		t.Errorf("second drawing should start by moving %d lines up (%q), got %q", lines, want, out.String()[:20])
 	}
-	for _, l := range TerminalLines(sampleForTest()) {
+}
+
+// The header and the board fit an 80x24 terminal together, with the cursor
+// on the last row: so the header stays in view while the board redraws.
+func TestHeaderAndBoardFit80x24(t *testing.T) {
+	var header bytes.Buffer
+	e := Endpoints{Brokers: "127.0.0.1:35125", EmbeddedKafka: true, Redis: "127.0.0.1:41235", EmbeddedRedis: true,
+		AggregatorMetrics: "http://127.0.0.1:38291/metrics", SinkMetrics: "http://127.0.0.1:41291/metrics",
+		GatewayMetrics: "http://127.0.0.1:8080/metrics", Page: "http://127.0.0.1:8080/"}
+	opts := DefaultOptions()
+	opts.StreamKey = "a-rather-long-stream-key-that-would-not-fit-on-the-line"
+	printHeader(&header, e, opts, "shown on the board", true)
+	lines := strings.Split(strings.TrimSuffix(header.String(), "\n"), "\n")
+	if len(lines) != headerRows {
+		t.Errorf("the header has %d lines, want headerRows = %d", len(lines), headerRows)
+	}
+	for _, want := range []string{"http://127.0.0.1:8080/", "kcat -C -b 127.0.0.1:35125 -t trades-2s", "apt-get install kcat", "Ctrl-C"} {
+		if !strings.Contains(header.String(), want) {
+			t.Errorf("header lacks %q:\n%s", want, header.String())
+		}
+	}
+	board := TerminalLines(sampleForTest())
+	if len(board) > boardRows {
+		t.Errorf("the board has %d lines, want at most boardRows = %d", len(board), boardRows)
+	}
+	if rows := len(lines) + len(board); rows > 23 {
+		t.Errorf("header and board take %d rows, want at most 23 of 24", rows)
+	}
+	for _, l := range append(lines, board...) {
 		if w := visibleWidth(l); w >= 80 {
 			t.Errorf("line is %d columns wide, want under 80: %q", w, l)
 		}
 	}
 }
 
-// visibleWidth counts the runes of s outside escape sequences.
-func visibleWidth(s string) int {
-	width, inEscape := 0, false
-	for _, r := range s {
-		switch {
-		case r == '\x1b':
-			inEscape = true
-		case inEscape:
-			if r >= '@' && r <= '~' && r != '[' {
-				inEscape = false
-			}
-		default:
-			width++
-		}
+func TestFitColumns(t *testing.T) {
+	if got := fitColumns("short", 10); got != "short" {
+		t.Errorf("fitColumns(short) = %q", got)
 	}
-	return width
+	got := fitColumns("\x1b[1mbold text\x1b[0m and more", 8)
+	if visibleWidth(got) != 8 || !strings.HasPrefix(got, "\x1b[1mbold te") || !strings.HasSuffix(got, "…\x1b[0m") {
+		t.Errorf("fitColumns = %q (%d columns)", got, visibleWidth(got))
+	}
 }
 
 func TestIsTerminal(t *testing.T) {
@@ -144,53 +167,17 @@ func TestGroup(t *testing.T) {
 	}
 }
 
-func TestHistogramQuantile(t *testing.T) {
-	h := histogram{upperBounds: []float64{0.01, 0.05, 0.1}, cumulative: []uint64{50, 90, 100}, count: 100}
-	for _, tc := range []struct {
-		q, want float64
-	}{
-		{0.5, 0.01},     // rank 50 ends the first bucket
-		{0.25, 0.005},   // halfway through the first bucket, from 0
-		{0.7, 0.03},     // halfway through the second
-		{0.99, 0.095},   // nine tenths through the third
-		{1.0, 0.1},      // the last finite bound
-		{0.95, 0.075},   // halfway through the third
-		{0.899, 0.0499}, // just inside the second
-	} {
-		got, ok := h.quantile(tc.q)
-		if !ok || got < tc.want-1e-9 || got > tc.want+1e-9 {
-			t.Errorf("quantile(%v) = %v, %v; want %v", tc.q, got, ok, tc.want)
-		}
+func TestDelaysOf(t *testing.T) {
+	var delays []time.Duration
+	for i := 100; i >= 1; i-- {
+		delays = append(delays, time.Duration(i)*time.Millisecond)
 	}
-	if _, ok := (histogram{}).quantile(0.5); ok {
-		t.Error("an empty histogram has no quantile")
+	d := delaysOf(delays)
+	if d.P50 != 50*time.Millisecond || d.P99 != 99*time.Millisecond || d.Max != 100*time.Millisecond || d.Count != 100 {
+		t.Errorf("delaysOf = %+v", d)
 	}
-	over := histogram{upperBounds: []float64{1, 2}, cumulative: []uint64{0, 0}, count: 4}
-	if got, _ := over.quantile(0.5); got != 2 {
-		t.Errorf("observations above the last bound: got %v, want the last bound 2", got)
-	}
-}
-
-func TestHistogramSince(t *testing.T) {
-	earlier := histogram{upperBounds: []float64{1, 2}, cumulative: []uint64{3, 4}, count: 5}
-	now := histogram{upperBounds: []float64{1, 2}, cumulative: []uint64{10, 14}, count: 15}
-	d := now.since(earlier)
-	if d.count != 10 || d.cumulative[0] != 7 || d.cumulative[1] != 10 {
-		t.Errorf("since = %+v", d)
-	}
-	if restarted := earlier.since(now); restarted.count != earlier.count {
-		t.Errorf("a histogram that went backwards should be taken whole, got %+v", restarted)
-	}
-}
-
-func TestDelayQuantilesFallsBackToTotal(t *testing.T) {
-	total := histogram{upperBounds: []float64{0.01, 0.1}, cumulative: []uint64{10, 10}, count: 10}
-	q := delayQuantiles(histogram{upperBounds: total.upperBounds, cumulative: []uint64{0, 0}}, total)
-	if !q.Known || q.Scope != "total" || q.P50 != 5*time.Millisecond {
-		t.Errorf("got %+v", q)
-	}
-	if q := delayQuantiles(histogram{}, histogram{}); q.Known {
-		t.Errorf("no observation: got %+v", q)
+	if d := delaysOf(nil); d.Count != 0 {
+		t.Errorf("no delays: %+v", d)
 	}
 }
 

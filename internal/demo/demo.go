@@ -23,6 +23,7 @@ import (
 
 	"tickcompact/aggregator"
 	"tickcompact/gateway"
+	"tickcompact/internal/emission"
 	"tickcompact/internal/logging"
 	"tickcompact/internal/redisconn"
 	"tickcompact/internal/tradegen"
@@ -208,7 +209,7 @@ func Run(ctx context.Context, opts Options) error {
 	if tty && IsTerminal(opts.Logs) {
 		// Log lines on the same terminal would tear the board: show the last
 		// few on it instead.
-		notes = newRecentLines(3)
+		notes = newRecentLines(1)
 		logOut, logWhere = notes, "shown on the board"
 	}
 	logger, err := logging.New(logOut, opts.LogLevel, "text", nil)
@@ -274,7 +275,7 @@ func Run(ctx context.Context, opts Options) error {
 		GatewayMetrics:    "http://" + gw.HTTPAddr() + "/metrics",
 		Page:              "http://" + gw.HTTPAddr() + "/",
 	}
-	printHeader(opts.Stdout, endpoints, opts, logWhere)
+	printHeader(opts.Stdout, endpoints, opts, logWhere, tty)
 	if opts.Ready != nil {
 		opts.Ready(endpoints)
 	}
@@ -289,6 +290,7 @@ func Run(ctx context.Context, opts Options) error {
 		aggregatorMetrics: endpoints.AggregatorMetrics,
 		redis:             redisClient,
 		feed:              feed,
+		delays:            &delayLog{},
 		notes:             notes,
 		started:           started,
 		windows:           opts.Windows,
@@ -315,6 +317,17 @@ func Run(ctx context.Context, opts Options) error {
 	g.Go(func() error {
 		<-aggregatorReady
 		return runFeed(groupCtx, producer, opts.feedOptions(), logger.With("service", "tradegen"))
+	})
+	g.Go(func() error {
+		// The board's own read_committed reader of trades-2s, for exact
+		// emission delays. It starts at the end, with the feed: what the
+		// topic already held (a given cluster) was committed long ago.
+		<-aggregatorReady
+		reader := emission.Reader{Brokers: kafkaCluster.brokers, Tuning: kafka.ConfigMap{"fetch.wait.max.ms": 5}, Logger: logger.With("service", "board")}
+		if err := reader.Watch(groupCtx, OutputTopic, kafka.OffsetEnd, mon.delays.add); err != nil {
+			logger.Warn("the board's reader of "+OutputTopic+" stopped; delays are no longer shown", "err", err.Error())
+		}
+		return nil
 	})
 	g.Go(func() error { return feed.run(groupCtx) })
 	g.Go(func() error { return mon.run(groupCtx) })
@@ -471,7 +484,14 @@ func waitBounded(ctx context.Context, wait func() error) error {
 	return err
 }
 
-func printHeader(w io.Writer, e Endpoints, opts Options, logWhere string) {
+// headerRows is how many lines printHeader writes: with boardRows, what the
+// terminal board is drawn for.
+const headerRows = 9
+
+// printHeader writes what runs where and how to watch it. On a terminal each
+// line is cut to the screen's width, so that the header and the board fit
+// 80x24 together.
+func printHeader(w io.Writer, e Endpoints, opts Options, logWhere string, tty bool) {
 	kind := func(embedded bool, name string) string {
 		if embedded {
 			return "embedded " + name
@@ -487,28 +507,31 @@ func printHeader(w io.Writer, e Endpoints, opts Options, logWhere string) {
 	if instruments == 0 {
 		instruments = tradegen.DefaultInstruments
 	}
-	feed := fmt.Sprintf("KRX-style, %s, %d instruments, %g%% malformed, seed %d", rate, instruments, opts.Malformed*100, opts.Seed)
+	feed := fmt.Sprintf("%s, %d instruments, %g%% malformed", rate, instruments, opts.Malformed*100)
 	if opts.OpeningSpike {
 		feed += ", opening spike"
 	}
-	redisWhat := "channel " + Channel + ", snapshot hash " + SnapshotKey + " (envelopes)"
+	feed += fmt.Sprintf(", seed %d", opts.Seed)
+	redisWhat := Channel + ", " + SnapshotKey
 	if opts.StreamKey != "" {
-		redisWhat += ", stream " + opts.StreamKey
+		redisWhat += ", " + opts.StreamKey
 	}
+	metrics := func(url string) string { return strings.TrimPrefix(url, "http://") }
 	lines := []string{
-		"tickcompact demo: trades -> aggregator (2s windows, exactly once) -> trades-2s -> sink -> Redis -> gateway",
-		fmt.Sprintf("  page     %s  (live table in a browser; WebSocket at /ws)", e.Page),
-		fmt.Sprintf("  kafka    %s  (%s)  topics %s, %s, %s", e.Brokers, kind(e.EmbeddedKafka, "kfake"), InputTopic, OutputTopic, DLQTopic),
-		fmt.Sprintf("  redis    %s  (%s)  %s", e.Redis, kind(e.EmbeddedRedis, "miniredis"), redisWhat),
-		fmt.Sprintf("  metrics  %s  (aggregator)", e.AggregatorMetrics),
-		fmt.Sprintf("           %s  (sink)", e.SinkMetrics),
-		fmt.Sprintf("           %s  (gateway)", e.GatewayMetrics),
+		"tickcompact demo: trades -> aggregator -> trades-2s -> sink -> Redis -> gateway",
+		fmt.Sprintf("  page     %s  (live table; WebSocket at /ws, and /metrics)", e.Page),
+		fmt.Sprintf("  kafka    %s (%s)  %s, %s, %s", e.Brokers, kind(e.EmbeddedKafka, "kfake"), InputTopic, OutputTopic, DLQTopic),
+		fmt.Sprintf("  redis    %s (%s)  %s", e.Redis, kind(e.EmbeddedRedis, "miniredis"), redisWhat),
 		"  feed     " + feed,
-		fmt.Sprintf("  watch    kcat -b %s -C -t %s -X isolation.level=read_committed", firstBroker(e.Brokers), OutputTopic),
+		fmt.Sprintf("  metrics  %s (aggregator), %s (sink)", metrics(e.AggregatorMetrics), metrics(e.SinkMetrics)),
+		fmt.Sprintf("  watch    kcat -C -b %s -t %s   (apt-get install kcat)", firstBroker(e.Brokers), OutputTopic),
 		fmt.Sprintf("           redis-cli -h %s -p %s SUBSCRIBE %s", host, port, Channel),
-		fmt.Sprintf("  logs     %s (level %s)", logWhere, opts.LogLevel),
-		"Ctrl-C stops everything.",
-		"",
+		fmt.Sprintf("  logs     %s (level %s); Ctrl-C stops everything", logWhere, opts.LogLevel),
+	}
+	if tty {
+		for i, l := range lines {
+			lines[i] = fitColumns(l, screenColumns-1)
+		}
 	}
 	_, _ = io.WriteString(w, strings.Join(lines, "\n")+"\n")
 }

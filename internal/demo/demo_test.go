@@ -141,8 +141,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	if strings.ContainsRune(text, '\x1b') {
 		t.Errorf("non-terminal output has escape codes:\n%q", text)
 	}
-	for _, want := range []string{"kcat -b " + endpoints.Brokers, "redis-cli -h", endpoints.AggregatorMetrics, endpoints.SinkMetrics,
-		endpoints.GatewayMetrics, endpoints.Page} {
+	for _, want := range []string{"kcat -C -b " + endpoints.Brokers, "redis-cli -h", endpoints.Page,
+		strings.TrimPrefix(endpoints.AggregatorMetrics, "http://"), strings.TrimPrefix(endpoints.SinkMetrics, "http://")} {
 		if !strings.Contains(text, want) {
 			t.Errorf("header lacks %q:\n%s", want, text)
 		}

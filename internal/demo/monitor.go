@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"tickcompact/internal/emission"
 )
 
 // refreshOffset is how long after a window's end the board refreshes, so the
@@ -24,6 +26,7 @@ type monitor struct {
 	aggregatorMetrics string
 	redis             *redis.Client
 	feed              *quoteFeed
+	delays            *delayLog
 	notes             *recentLines
 	started           time.Time
 	// windows stops the demo (through done) after that many refreshes; 0
@@ -108,6 +111,8 @@ func (m *monitor) sample(ctx context.Context, now time.Time) Sample {
 		TotalIn:       current.tradesIn,
 		RecordsOut:    current.emitted - previous.emitted,
 		TotalOut:      current.emitted,
+		Delay:         delaysOf(m.delays.take()),
+		DLQIn:         sumOf(current.dlq) - sumOf(previous.dlq),
 		DLQ:           current.dlq,
 		Late:          current.late,
 		RedisMessages: received - redisAt,
@@ -116,30 +121,41 @@ func (m *monitor) sample(ctx context.Context, now time.Time) Sample {
 		Latest:        latest,
 		Notes:         m.notes.lines(),
 	}
-	s.Delay = delayQuantiles(current.delay.since(previous.delay), current.delay)
-
 	m.mu.Lock()
 	m.previous, m.redisAt, m.at, m.last = current, received, now, s
 	m.mu.Unlock()
 	return s
 }
 
-// delayQuantiles estimates p50 and p99 over the window's observations, or
-// over all of them when no window closed since the previous refresh.
-func delayQuantiles(window, total histogram) Quantiles {
-	h, scope := window, "window"
-	if h.count == 0 {
-		h, scope = total, "total"
+func sumOf(byReason map[string]int64) int64 {
+	var n int64
+	for _, v := range byReason {
+		n += v
 	}
-	p50, ok := h.quantile(0.50)
-	if !ok {
-		return Quantiles{}
-	}
-	p99, _ := h.quantile(0.99)
-	return Quantiles{P50: seconds(p50), P99: seconds(p99), Known: true, Scope: scope}
+	return n
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// delayLog collects the emission delays the board's trades-2s reader
+// measures, until the next refresh takes them.
+type delayLog struct {
+	mu     sync.Mutex
+	delays []time.Duration
+}
+
+func (d *delayLog) add(s emission.Sample) {
+	d.mu.Lock()
+	d.delays = append(d.delays, s.Delay)
+	d.mu.Unlock()
+}
+
+// take returns the delays collected since the last take.
+func (d *delayLog) take() []time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := d.delays
+	d.delays = nil
+	return out
+}
 
 // lastSample returns the last sample shown (zero before the first).
 func (m *monitor) lastSample() Sample {

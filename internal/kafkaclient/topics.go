@@ -75,3 +75,21 @@ func EnsureTopic(ctx context.Context, admin *kafka.AdminClient, spec TopicSpec) 
 		}
 	}
 }
+
+// AssignAll assigns every partition of topic to consumer, outside any
+// consumer group, from start (kafka.OffsetBeginning, kafka.OffsetEnd ...),
+// and returns how many there are: for tools that read a whole topic.
+func AssignAll(consumer *kafka.Consumer, topic string, start kafka.Offset) (int, error) {
+	md, err := consumer.GetMetadata(&topic, false, 10000)
+	if err != nil {
+		return 0, err
+	}
+	var parts []kafka.TopicPartition
+	for _, p := range md.Topics[topic].Partitions {
+		parts = append(parts, kafka.TopicPartition{Topic: &topic, Partition: p.ID, Offset: start})
+	}
+	if len(parts) == 0 {
+		return 0, fmt.Errorf("topic %s has no partitions", topic)
+	}
+	return len(parts), consumer.Assign(parts)
+}
