@@ -12,6 +12,11 @@ say "building $BIN (go build ./cmd/demo)"
 say "a first build downloads the Go modules and compiles librdkafka's Go bindings (cgo): some minutes; later builds take seconds"
 start=$SECONDS
 packages=0
+# A first build has stretches of minutes with no package starting (cgo
+# compiling librdkafka's bindings, the link): a line every 30 s meanwhile.
+(while sleep 30; do say "still building ($((SECONDS - start)) s so far)"; done) &
+heartbeat=$!
+trap 'kill "$heartbeat" 2>/dev/null' EXIT
 # -v names each package as it is compiled: a progress line every 25, and a
 # word on the slow ones. Lines with a space are go's own messages (downloads,
 # errors) and pass through.
@@ -30,5 +35,7 @@ packages=0
 		fi ;;
 	esac
 done
+kill "$heartbeat" 2>/dev/null
+trap - EXIT
 say "built in $((SECONDS - start)) s; starting the demo"
 exec "$BIN" "$@"
