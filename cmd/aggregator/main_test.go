@@ -8,25 +8,19 @@ import (
 	"tickcompact/internal/testkit"
 )
 
-// outageFor is how long the service runs against a broker that is not there.
-const outageFor = 30 * time.Second
-
 // TestUnreachableBrokerIsQuiet runs the aggregator for half a minute against
 // a broker that is not there: it says so in a line of its own, then writes
 // about one line per folding step instead of librdkafka's reports of every
 // broker down (some twenty a second), keeps retrying, and /readyz gives the
 // reason, naming Kafka.
 func TestUnreachableBrokerIsQuiet(t *testing.T) {
-	bin := testkit.Binary(t, "aggregator")
-	httpAddr := testkit.FreeAddr(t)
-	out := testkit.RunOutage(t, bin, httpAddr, outageFor,
-		"--kafka.brokers="+testkit.FreeAddr(t), "--http.addr="+httpAddr, "--log.format=json")
-	t.Logf("%d lines in %v:\n%s", len(out.Lines), outageFor, out.Summary())
+	out := testkit.RunOutage(t, "aggregator", "--kafka.brokers="+testkit.FreeAddr(t))
+	t.Logf("%d lines in %v:\n%s", len(out.Lines), testkit.OutageFor, out.Summary())
 	// Start and stop (2), the monitor's own lines (at 0, 1, 3, 7, 15 s),
 	// librdkafka's connection failure folded the same way, and the input
 	// topic's lookup timing out every 12 s.
 	if len(out.Lines) > 20 {
-		t.Errorf("%d lines in %v, want at most 20", len(out.Lines), outageFor)
+		t.Errorf("%d lines in %v, want at most 20", len(out.Lines), testkit.OutageFor)
 	}
 	line, after, ok := out.First("kafka: no broker reachable; retrying")
 	if !ok {

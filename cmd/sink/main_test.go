@@ -8,16 +8,12 @@ import (
 	"tickcompact/internal/testkit"
 )
 
-// outageFor is how long the service runs against what is not there.
-const outageFor = 30 * time.Second
-
 // TestUnreachableDependenciesAreQuiet runs the sink for half a minute against
 // a broker that is not there, with Redis and without: it says what is
 // missing in a line of its own, then writes about one line per backoff or
 // folding step, keeps retrying, and /readyz gives one reason per missing
 // dependency.
 func TestUnreachableDependenciesAreQuiet(t *testing.T) {
-	bin := testkit.Binary(t, "sink")
 	for _, tc := range []struct {
 		name      string
 		redis     func(t *testing.T) string
@@ -50,12 +46,10 @@ func TestUnreachableDependenciesAreQuiet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			httpAddr := testkit.FreeAddr(t)
-			out := testkit.RunOutage(t, bin, httpAddr, outageFor,
-				"--kafka.brokers="+testkit.FreeAddr(t), "--redis.addr="+tc.redis(t), "--http.addr="+httpAddr, "--log.format=json")
-			t.Logf("%d lines in %v:\n%s", len(out.Lines), outageFor, out.Summary())
+			out := testkit.RunOutage(t, "sink", "--kafka.brokers="+testkit.FreeAddr(t), "--redis.addr="+tc.redis(t))
+			t.Logf("%d lines in %v:\n%s", len(out.Lines), testkit.OutageFor, out.Summary())
 			if len(out.Lines) > tc.maxLines {
-				t.Errorf("%d lines in %v, want at most %d", len(out.Lines), outageFor, tc.maxLines)
+				t.Errorf("%d lines in %v, want at most %d", len(out.Lines), testkit.OutageFor, tc.maxLines)
 			}
 			for _, msg := range tc.ownLines {
 				line, after, ok := out.First(msg)

@@ -256,41 +256,48 @@ func fitColumns(line string, n int) string {
 		return line
 	}
 	var b strings.Builder
-	width, inEscape := 0, false
-	for _, r := range line {
-		switch {
-		case r == '\x1b':
-			inEscape = true
-		case inEscape:
-			if r >= '@' && r <= '~' && r != '[' {
-				inEscape = false
+	width := 0
+	eachRune(line, func(r rune, visible bool) {
+		if visible {
+			if width >= n-1 {
+				return
 			}
-		case width < n-1:
 			width++
-		default:
-			continue
 		}
 		b.WriteRune(r)
-	}
+	})
 	return b.String() + "…" + reset
 }
 
 // visibleWidth counts the runes of s outside escape sequences.
 func visibleWidth(s string) int {
-	width, inEscape := 0, false
+	width := 0
+	eachRune(s, func(_ rune, visible bool) {
+		if visible {
+			width++
+		}
+	})
+	return width
+}
+
+// eachRune calls f with each rune of s and whether it shows on a terminal:
+// false inside an escape sequence (ESC [ ... final byte).
+func eachRune(s string, f func(r rune, visible bool)) {
+	inEscape := false
 	for _, r := range s {
 		switch {
 		case r == '\x1b':
 			inEscape = true
+			f(r, false)
 		case inEscape:
 			if r >= '@' && r <= '~' && r != '[' {
 				inEscape = false
 			}
+			f(r, false)
 		default:
-			width++
+			f(r, true)
 		}
 	}
-	return width
 }
 
 func clock(t time.Time) string {

@@ -23,13 +23,19 @@ type Outage struct {
 	Readyz     string
 }
 
-// RunOutage runs bin with args (which must include --http.addr=httpAddr and
-// JSON logs) in an empty directory for d, reads /readyz, then stops it with
-// SIGTERM: it must exit 0. The caller points the service at brokers and
-// Redis that are not there, and bounds what it wrote.
-func RunOutage(t testing.TB, bin, httpAddr string, d time.Duration, args ...string) Outage {
+// OutageFor is how long RunOutage runs a service: long enough for several
+// backoff and folding steps.
+const OutageFor = 30 * time.Second
+
+// RunOutage runs the binary of service (Binary) with args, JSON logs and an
+// HTTP address of its own, in an empty directory, for OutageFor; reads
+// /readyz; then stops it with SIGTERM: it must exit 0. The caller points the
+// service at brokers and Redis that are not there, and bounds what it wrote.
+func RunOutage(t testing.TB, service string, args ...string) Outage {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	bin := Binary(t, service)
+	httpAddr := FreeAddr(t)
+	cmd := exec.Command(bin, append(args, "--http.addr="+httpAddr, "--log.format=json")...)
 	cmd.Dir = t.TempDir() // no configs/ here
 	var stderr SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
@@ -42,7 +48,7 @@ func RunOutage(t testing.TB, bin, httpAddr string, d time.Duration, args ...stri
 	select {
 	case err := <-done:
 		t.Fatalf("%s exited during the outage (%v): it must keep retrying:\n%s", bin, err, stderr.String())
-	case <-time.After(d):
+	case <-time.After(OutageFor):
 	}
 	out.ReadyzCode, out.Readyz = Readyz(httpAddr)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
