@@ -3,8 +3,6 @@ package aggregator
 import (
 	"iter"
 	"time"
-
-	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
 // A partition more than backlogLag records behind its end is draining a
@@ -29,7 +27,9 @@ func backlogCommitInterval(cfg Config) time.Duration {
 // consumer last learnt from a fetch (a local lookup, no broker round trip,
 // refreshed at most every drainingCheckInterval).
 type backlogWatch struct {
-	consumer  *kafka.Consumer
+	consumer interface {
+		GetWatermarkOffsets(topic string, partition int32) (low, high int64, err error)
+	}
 	topic     string
 	checkedAt time.Time
 	draining  bool

@@ -2,9 +2,7 @@ package aggregator
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +12,7 @@ import (
 	"tickcompact/aggregator/progress"
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
-	"tickcompact/internal/kafkaclient"
+	"tickcompact/internal/consumeloop"
 )
 
 // repartitionStage re-keys a raw topic that is not keyed by ISIN into
@@ -34,12 +32,9 @@ import (
 // (offset metadata "tr1:<watermark>"), so that it survives restarts and
 // moves between instances with the partition.
 type repartitionStage struct {
-	cfg      Config
-	logger   *slog.Logger
-	metrics  *metrics
-	consumer *kafka.Consumer
-	txn      *transactor
-	parser   *trade.Parser
+	txnStage
+	metrics *metrics
+	parser  *trade.Parser
 
 	rawTopic   string
 	keyedTopic string
@@ -57,9 +52,8 @@ type repartitionStage struct {
 	// close, so live it is committed at once.
 	crossed bool
 	backlog backlogWatch
-	lag     *kafkaclient.ConsumerLag
-	failure error
-	closing bool // see windowStage.closing
+	// pending are the raw partitions prepareCommit announced.
+	pending []window.Progress
 }
 
 // rawSource is the stage's state of one assigned raw partition.
@@ -107,37 +101,13 @@ func decodeSourceCheckpoint(metadata string) (int64, error) {
 }
 
 func (s *repartitionStage) run(ctx context.Context) error {
-	if err := s.txn.producer.InitTransactions(ctx); err != nil {
-		_ = s.consumer.Close() // never subscribed: nothing to commit or leave
-		return fmt.Errorf("repartition: initializing transactions: %w", err)
-	}
 	keyed, err := s.partitionCount(s.keyedTopic)
 	if err != nil {
 		_ = s.consumer.Close()
 		return err
 	}
 	s.keyedCount = keyed
-	if err := s.consumer.SubscribeTopics([]string{s.rawTopic}, s.onRebalance); err != nil {
-		_ = s.consumer.Close()
-		return fmt.Errorf("repartition: subscribing to %s: %w", s.rawTopic, err)
-	}
-	err = s.loop(ctx)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var errs []error
-	if err != nil && !errors.Is(err, context.Canceled) {
-		errs = append(errs, err)
-	}
-	if !errors.Is(err, errFatal) {
-		if cerr := s.commit(shutdownCtx); cerr != nil && !errors.Is(cerr, errAborted) {
-			errs = append(errs, cerr)
-		}
-	}
-	s.closing = true
-	if cerr := s.consumer.Close(); cerr != nil {
-		errs = append(errs, fmt.Errorf("repartition: closing consumer: %w", cerr))
-	}
-	return errors.Join(errs...)
+	return s.txnStage.run(ctx, s, consumeloop.Options{PollTimeout: pollInterval})
 }
 
 // partitionCount asks the broker how many partitions topic has.
@@ -153,64 +123,56 @@ func (s *repartitionStage) partitionCount(topic string) (int, error) {
 	return len(t.Partitions), nil
 }
 
-// idleCheckInterval is how often quiet raw partitions are looked for.
-const idleCheckInterval = 50 * time.Millisecond
-
-func (s *repartitionStage) loop(ctx context.Context) error {
-	for ctx.Err() == nil {
-		ev := s.consumer.Poll(int(pollInterval.Milliseconds()))
-		s.lag.Refresh()
-		if s.failure != nil {
-			return s.failure
+// Handle copies one raw record, or notes a partition's end.
+func (s *repartitionStage) Handle(ctx context.Context, ev kafka.Event, now time.Time) error {
+	switch e := ev.(type) {
+	case *kafka.Message:
+		if err := s.handle(e, now); err != nil {
+			return s.recover(ctx, err)
 		}
-		var err error
-		switch e := ev.(type) {
-		case *kafka.Message:
-			err = s.handle(e)
-		case kafka.Error:
-			if e.IsFatal() {
-				return fmt.Errorf("%w: repartition consumer: %v", errFatal, e)
-			}
-			if e.Code() == kafka.ErrAllBrokersDown {
-				for _, src := range s.sources {
-					src.end.brokersDown()
-				}
-			}
-			s.logger.Warn("kafka consumer error", "stage", "repartition", "err", e)
-		case kafka.PartitionEOF:
-			if src := s.sources[e.Partition]; src != nil && e.Topic != nil && *e.Topic == s.rawTopic {
-				src.end.reached(int64(e.Offset))
-			}
+	case kafka.PartitionEOF:
+		if src := s.sources[e.Partition]; src != nil && e.Topic != nil && *e.Topic == s.rawTopic {
+			src.end.reached(int64(e.Offset))
 		}
-		now := time.Now()
-		if err == nil && now.Sub(s.lastCheck) >= idleCheckInterval {
-			s.lastCheck = now
-			s.findIdle(now)
-		}
-		if err == nil && s.shouldCommit(now) {
-			err = s.commit(ctx)
-		}
-		if err != nil {
-			if err = s.recover(ctx, err); err != nil {
-				return err
+	case kafka.Error:
+		if e.Code() == kafka.ErrAllBrokersDown {
+			for _, src := range s.sources {
+				src.end.brokersDown()
 			}
 		}
 	}
-	return ctx.Err()
+	return nil
 }
 
-func (s *repartitionStage) handle(msg *kafka.Message) error {
+// Tick announces idle raw partitions and commits when it is time.
+func (s *repartitionStage) Tick(ctx context.Context, now time.Time) (time.Duration, error) {
+	if now.Sub(s.lastCheck) >= idleCheckInterval {
+		s.lastCheck = now
+		s.findIdle(now)
+	}
+	if s.shouldCommit(now) {
+		if err := s.commit(ctx); err != nil {
+			if err := s.recover(ctx, err); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return idleCheckInterval, nil
+}
+
+func (s *repartitionStage) handle(msg *kafka.Message, now time.Time) error {
 	partition := msg.TopicPartition.Partition
 	src := s.sources[partition]
 	if src == nil {
 		return nil // fetched before its partition was revoked
 	}
+	s.ready.kafka.Answered()
 	offset := int64(msg.TopicPartition.Offset)
 	src.next = offset + 1
-	src.lastRecordAt = time.Now()
+	src.lastRecordAt = now
 	src.end.fetched()
 	src.idle, src.announce = false, true
-	id, eventTime, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), src.lastRecordAt)
+	id, eventTime, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), now)
 	if rej != nil {
 		if s.dlqTopic == "" {
 			if err := s.txn.begin(); err != nil { // the offset still has to be committed
@@ -306,97 +268,72 @@ func (s *repartitionStage) announcingIdle() bool {
 	return false
 }
 
-// commit ends the open transaction with a progress marker for the raw
-// partitions whose progress changed, and their offsets and watermarks.
-func (s *repartitionStage) commit(ctx context.Context) error {
+// prepareCommit adds a progress marker for the raw partitions whose
+// progress changed to every partition of the repartition topic, and returns
+// the raw partitions' offsets, each with its watermark.
+func (s *repartitionStage) prepareCommit() ([]kafka.TopicPartition, error) {
 	var tps []kafka.TopicPartition
-	var changed []window.Progress
+	s.pending = s.pending[:0]
 	for p, src := range s.sources {
 		if src.announce {
-			changed = append(changed, src.progress(p))
+			s.pending = append(s.pending, src.progress(p))
 		}
 		if src.next >= 0 {
 			meta := encodeSourceCheckpoint(src.watermark)
 			tps = append(tps, kafka.TopicPartition{Topic: &s.rawTopic, Partition: p, Offset: kafka.Offset(src.next), Metadata: &meta})
 		}
 	}
-	if len(changed) > 0 {
-		markers, err := progress.Markers(&s.keyedTopic, s.keyedCount, s.rawCount, changed)
+	if len(s.pending) > 0 {
+		markers, err := progress.Markers(&s.keyedTopic, s.keyedCount, s.rawCount, s.pending)
 		if err != nil {
-			return fmt.Errorf("%w: repartition: encoding progress marker: %v", errFatal, err)
+			return nil, fmt.Errorf("%w: repartition: encoding progress marker: %w", errFatal, err)
 		}
 		for _, m := range markers {
 			if err := s.txn.produceControl(m); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	if !s.txn.open {
-		return nil
-	}
-	began := time.Now()
-	rekeyed, err := s.txn.commit(ctx, tps)
-	if err != nil {
-		return err
-	}
-	s.crossed = false
-	s.logger.Debug("committed", "records", rekeyed, "markers", len(changed), "took", time.Since(began))
-	s.metrics.repartitioned.Add(float64(rekeyed))
-	if len(changed) > 0 {
+	return tps, nil
+}
+
+// committed counts what the transaction copied, and forgets the progress it
+// announced.
+func (s *repartitionStage) committed(records int, _ time.Time) {
+	s.metrics.repartitioned.Add(float64(records))
+	if len(s.pending) > 0 {
 		s.metrics.markersWritten.Add(float64(s.keyedCount))
 	}
-	for _, p := range changed {
+	for _, p := range s.pending {
 		if src := s.sources[p.Source]; src != nil {
 			src.announce = false
 		}
 	}
-	return nil
+	s.pending = s.pending[:0]
+	s.crossed = false
 }
 
-func (s *repartitionStage) recover(ctx context.Context, err error) error {
-	if errors.Is(err, errFatal) || errors.Is(err, context.Canceled) {
-		return err
-	}
-	if !errors.Is(err, errAborted) {
-		if aerr := s.txn.abortOn(ctx, err); !errors.Is(aerr, errAborted) {
-			return aerr
-		}
-	}
-	s.logger.Warn("repartition transaction aborted; rewinding", "err", err)
-	return s.rewind()
+func (s *repartitionStage) aborted() {
+	s.pending = s.pending[:0]
+	s.crossed = false
 }
 
-// rewind seeks every assigned partition back to its committed offset.
-func (s *repartitionStage) rewind() error {
-	if len(s.sources) == 0 {
-		return nil
-	}
-	parts := make([]kafka.TopicPartition, 0, len(s.sources))
-	for p := range s.sources {
-		parts = append(parts, kafka.TopicPartition{Topic: &s.rawTopic, Partition: p})
-	}
-	start, err := s.restore(parts)
+// restore (re)builds the state of raw partitions from their committed
+// offsets and watermarks and returns where to fetch each from: the committed
+// offset, or input.start where none is committed. It also learns the raw
+// topic's partition count, which grows when partitions are added.
+func (s *repartitionStage) restore(committed []kafka.TopicPartition, now time.Time) ([]kafka.TopicPartition, error) {
+	count, err := s.partitionCount(s.rawTopic)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%w: %w", errFatal, err)
 	}
-	if _, err := s.consumer.SeekPartitions(start); err != nil {
-		return fmt.Errorf("%w: repartition: seeking: %v", errFatal, err)
-	}
-	return nil
-}
-
-// restore (re)builds the state of parts from their committed offsets and
-// watermarks and returns where to fetch each from: the committed offset, or
-// input.start where none is committed.
-func (s *repartitionStage) restore(parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
-	committed, err := s.consumer.Committed(parts, int(committedTimeout.Milliseconds()))
-	if err != nil {
-		return nil, fmt.Errorf("%w: repartition: fetching committed offsets: %v", errFatal, err)
-	}
-	now := time.Now()
+	s.rawCount = max(s.rawCount, count)
+	start := make([]kafka.TopicPartition, len(committed))
 	for i, tp := range committed {
 		src := &rawSource{next: -1, watermark: window.NoTime, lastRecordAt: now, end: newPartitionEnd()}
-		if tp.Offset >= 0 {
+		start[i] = kafka.TopicPartition{Topic: tp.Topic, Partition: tp.Partition, Offset: tp.Offset}
+		switch {
+		case tp.Offset >= 0:
 			src.next = int64(tp.Offset)
 			if tp.Metadata != nil {
 				if src.watermark, err = decodeSourceCheckpoint(*tp.Metadata); err != nil {
@@ -404,81 +341,26 @@ func (s *repartitionStage) restore(parts []kafka.TopicPartition) ([]kafka.TopicP
 					src.watermark = window.NoTime
 				}
 			}
-		} else if s.cfg.Input.Start == "latest" {
-			committed[i].Offset = kafka.OffsetEnd
-		} else {
-			committed[i].Offset = kafka.OffsetBeginning
+		case s.cfg.Input.Start == "latest":
+			start[i].Offset = kafka.OffsetEnd
+		default:
+			start[i].Offset = kafka.OffsetBeginning
 		}
-		committed[i].Metadata = nil
 		s.sources[tp.Partition] = src
 	}
-	return committed, nil
+	return start, nil
 }
 
-func (s *repartitionStage) onRebalance(c *kafka.Consumer, ev kafka.Event) error {
-	var err error
-	switch e := ev.(type) {
-	case kafka.AssignedPartitions:
-		if s.closing {
-			return nil
-		}
-		err = s.assign(c, e.Partitions)
-	case kafka.RevokedPartitions:
-		err = s.revoke(c, e.Partitions)
+func (s *repartitionStage) forget(parts []kafka.TopicPartition) {
+	for _, tp := range parts {
+		delete(s.sources, tp.Partition)
 	}
-	if err != nil && s.failure == nil {
-		s.failure = err
-	}
-	return err
 }
 
-// assign restores the new partitions and learns the raw topic's partition
-// count, which grows when partitions are added.
-func (s *repartitionStage) assign(c *kafka.Consumer, parts []kafka.TopicPartition) error {
-	if len(parts) == 0 {
-		return c.IncrementalAssign(parts)
+func (s *repartitionStage) held() []kafka.TopicPartition {
+	parts := make([]kafka.TopicPartition, 0, len(s.sources))
+	for p := range s.sources {
+		parts = append(parts, kafka.TopicPartition{Topic: &s.rawTopic, Partition: p})
 	}
-	count, err := s.partitionCount(s.rawTopic)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errFatal, err)
-	}
-	s.rawCount = max(s.rawCount, count)
-	start, err := s.restore(parts)
-	if err != nil {
-		return err
-	}
-	if err := c.IncrementalAssign(start); err != nil {
-		return fmt.Errorf("%w: repartition: assigning: %v", errFatal, err)
-	}
-	return nil
-}
-
-// revoke commits what the revoked partitions hold, progress included, unless
-// they are lost already: then it aborts and rewinds the partitions kept.
-func (s *repartitionStage) revoke(c *kafka.Consumer, parts []kafka.TopicPartition) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	forget := func() {
-		for _, tp := range parts {
-			delete(s.sources, tp.Partition)
-		}
-	}
-	var err error
-	if s.failure == nil {
-		if c.AssignmentLost() {
-			err = s.txn.abort(ctx)
-			forget()
-			if err == nil {
-				err = s.rewind()
-			}
-		} else if cerr := s.commit(ctx); cerr != nil {
-			forget()
-			err = s.recover(ctx, cerr)
-		}
-	}
-	forget()
-	if uerr := c.IncrementalUnassign(parts); uerr != nil && err == nil {
-		err = fmt.Errorf("%w: repartition: unassigning: %v", errFatal, uerr)
-	}
-	return err
+	return parts
 }

@@ -339,22 +339,19 @@ func (s *Service) newWindowStage(ctx context.Context, topic string) (*windowStag
 	if err != nil {
 		return nil, nil, err
 	}
-	return &windowStage{
-		cfg:         s.cfg,
-		topic:       topic,
-		backlog:     backlogWatch{consumer: consumer, topic: topic},
-		logger:      s.logger.With("stage", "window"),
+	ws := &windowStage{
 		metrics:     s.metrics,
-		consumer:    consumer,
-		txn:         txn,
 		parser:      s.parser(),
 		window:      window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace, IdleTimeout: s.cfg.Window.IdleTimeout, Upstream: s.cfg.Input.Repartition},
 		outputTopic: s.cfg.Output.Topic,
 		dlqTopic:    s.cfg.DLQ.Topic,
 		partitions:  map[int32]*partitionState{},
+		pending:     map[int32]window.Checkpoint{},
 		rawEnds:     map[int32]int64{},
-		ready:       s.ready,
-	}, cleanup, nil
+		backlog:     backlogWatch{consumer: consumer, topic: topic},
+	}
+	ws.txnStage = s.txnStage("window", topic, consumer, txn, ws)
+	return ws, cleanup, nil
 }
 
 func (s *Service) newRepartitionStage(ctx context.Context) (*repartitionStage, func(), error) {
@@ -362,19 +359,22 @@ func (s *Service) newRepartitionStage(ctx context.Context) (*repartitionStage, f
 	if err != nil {
 		return nil, nil, err
 	}
-	return &repartitionStage{
-		cfg:        s.cfg,
-		logger:     s.logger.With("stage", "repartition"),
+	rs := &repartitionStage{
 		metrics:    s.metrics,
-		consumer:   consumer,
-		txn:        txn,
 		parser:     s.parser(),
 		rawTopic:   s.cfg.Input.Topic,
 		keyedTopic: s.cfg.RepartitionTopic(),
-		lag:        kafkaclient.NewConsumerLag(consumer, s.metrics.lag),
 		dlqTopic:   s.cfg.DLQ.Topic,
-		backlog:    backlogWatch{consumer: consumer, topic: s.cfg.Input.Topic},
 		window:     window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace},
 		sources:    map[int32]*rawSource{},
-	}, cleanup, nil
+		backlog:    backlogWatch{consumer: consumer, topic: s.cfg.Input.Topic},
+	}
+	rs.txnStage = s.txnStage("repartition", s.cfg.Input.Topic, consumer, txn, rs)
+	return rs, cleanup, nil
+}
+
+func (s *Service) txnStage(name, topic string, consumer *kafka.Consumer, txn *transactor, state stageState) txnStage {
+	return txnStage{name: name, cfg: s.cfg, topic: topic, logger: s.logger.With("stage", name),
+		consumer: consumer, txn: txn, state: state, ready: s.ready,
+		afterPoll: kafkaclient.NewConsumerLag(consumer, s.metrics.lag).Refresh}
 }

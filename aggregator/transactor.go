@@ -21,11 +21,29 @@ var errAborted = errors.New("transaction aborted")
 // error). The service exits non-zero and its supervisor restarts it.
 var errFatal = errors.New("fatal transactional producer error")
 
+// txnProducer is the part of *kafka.Producer a transactor uses; tests
+// substitute a fake.
+type txnProducer interface {
+	InitTransactions(ctx context.Context) error
+	BeginTransaction() error
+	Produce(msg *kafka.Message, deliveryChan chan kafka.Event) error
+	SendOffsetsToTransaction(ctx context.Context, offsets []kafka.TopicPartition, group *kafka.ConsumerGroupMetadata) error
+	CommitTransaction(ctx context.Context) error
+	AbortTransaction(ctx context.Context) error
+}
+
+// groupMember is the consumer whose offsets a transactor commits: its group
+// metadata goes with every SendOffsetsToTransaction (KIP-447), so a member of
+// an older generation is fenced.
+type groupMember interface {
+	GetConsumerGroupMetadata() (*kafka.ConsumerGroupMetadata, error)
+}
+
 // transactor owns one transactional producer and the transaction in progress.
 // It is used by one goroutine only.
 type transactor struct {
-	producer *kafka.Producer
-	consumer *kafka.Consumer
+	producer txnProducer
+	consumer groupMember
 	logger   *slog.Logger
 	metrics  *metrics
 
@@ -184,7 +202,7 @@ func (t *transactor) abort(ctx context.Context) error {
 		// top of it. The service exits; its next incarnation's
 		// InitTransactions, with the same transactional.id, aborts what is
 		// left.
-		return fmt.Errorf("%w: aborting transaction: %v", errFatal, err)
+		return fmt.Errorf("%w: aborting transaction: %w", errFatal, err)
 	}
 	t.open = false
 	t.metrics.transactions.WithLabelValues("aborted").Inc()
@@ -200,7 +218,7 @@ func (t *transactor) abortOn(ctx context.Context, err error) error {
 	if aerr := t.abort(ctx); aerr != nil {
 		return aerr
 	}
-	return fmt.Errorf("%w: %v", errAborted, err)
+	return fmt.Errorf("%w: %w", errAborted, err)
 }
 
 // retry calls fn again while it fails with a retriable error, for at most 30 s.
@@ -232,10 +250,10 @@ func classify(what string, err error) error {
 		if kerr.IsRetriable() && !kerr.IsFatal() {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		return fmt.Errorf("%w: %s: %v", errFatal, what, err)
+		return fmt.Errorf("%w: %s: %w", errFatal, what, err)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return fmt.Errorf("%w: %s: %v", errFatal, what, err)
+	return fmt.Errorf("%w: %s: %w", errFatal, what, err)
 }

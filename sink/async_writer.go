@@ -25,8 +25,9 @@ type asyncWriter struct {
 	redis    redisApplier
 	requests chan writeRequest
 	// results receives one writeResult per submitted batch; several writers
-	// may share it.
+	// may share it. wake is signalled after each, without blocking.
 	results chan<- writeResult
+	wake    chan<- struct{}
 }
 
 type writeRequest struct {
@@ -46,9 +47,9 @@ type writeResult struct {
 
 // newAsyncWriter returns a writer applying batches with redis and sending
 // their results to results, which must have room for one result per writer
-// sharing it, so that a writer never blocks on it.
-func newAsyncWriter(redis redisApplier, results chan<- writeResult) *asyncWriter {
-	return &asyncWriter{redis: redis, requests: make(chan writeRequest, 1), results: results}
+// sharing it, so that a writer never blocks on it, then signalling wake.
+func newAsyncWriter(redis redisApplier, results chan<- writeResult, wake chan<- struct{}) *asyncWriter {
+	return &asyncWriter{redis: redis, requests: make(chan writeRequest, 1), results: results, wake: wake}
 }
 
 // run applies submitted batches until close is called. It always returns nil.
@@ -61,6 +62,10 @@ func (w *asyncWriter) run() error {
 		written, stale, err := w.redis.apply(ctx, req.batch.updates, req.batch.outcomes)
 		cancel()
 		w.results <- writeResult{batch: req.batch, written: written, stale: stale, took: time.Since(start), err: err}
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"golang.org/x/sync/errgroup"
 
+	"tickcompact/internal/consumeloop"
 	"tickcompact/internal/kafkaclient"
 )
 
@@ -35,54 +36,48 @@ const (
 	shutdownTimeout = 5 * time.Second
 )
 
-// kafkaConsumer is the part of *kafka.Consumer the loop uses; tests
-// substitute a scripted one.
-type kafkaConsumer interface {
-	SubscribeTopics(topics []string, rebalanceCb kafka.RebalanceCb) error
-	Poll(timeoutMs int) kafka.Event
+// sinkConsumer is what the sink asks of its consumer besides what the
+// consume loop reads with: *kafka.Consumer, or consumetest's fake in tests.
+type sinkConsumer interface {
+	consumeloop.Consumer
 	StoreOffsets(offsets []kafka.TopicPartition) ([]kafka.TopicPartition, error)
-	Pause(partitions []kafka.TopicPartition) error
-	Resume(partitions []kafka.TopicPartition) error
-	IncrementalAssign(partitions []kafka.TopicPartition) error
-	IncrementalUnassign(partitions []kafka.TopicPartition) error
-	AssignmentLost() bool
 	GetMetadata(topic *string, allTopics bool, timeoutMs int) (*kafka.Metadata, error)
-	Close() error
 }
 
-// consumerLoop is the Kafka side of the sink: it polls trades-2s, batches
-// records, hands each batch to a writer and stores the batch's offsets once
-// Redis acknowledged all of it. It runs on one goroutine (the rebalance
-// callback runs inside Poll on that same goroutine) and reads the next
-// records while the writers apply the previous ones.
+// consumerLoop is the Kafka side of the sink, a consumeloop.Handler: it
+// batches the records of trades-2s, hands each batch to a writer and stores
+// the batch's offsets once Redis acknowledged all of it. It runs on the
+// loop's goroutine and reads the next records while the writers apply the
+// previous ones.
 type consumerLoop struct {
 	cfg      Config
 	topic    string
 	logger   *slog.Logger
 	metrics  *metrics
 	ready    *conditions
-	consumer kafkaConsumer
+	consumer sinkConsumer
 	redis    redisApplier
+	loop     *consumeloop.Loop
 	// envelopes builds each record's envelope with redis.format envelope;
 	// nil stores and publishes the raw value.
 	envelopes *envelopeEncoder
-	// lag is refreshed by the loop, which alone polls; nil in tests with a
-	// scripted consumer.
+	// lag is refreshed on the loop's polling goroutine; nil in tests with a
+	// fake consumer.
 	lag *kafkaclient.ConsumerLag
 
 	// lanes are the writers, each with the batches of its partitions;
 	// laneOf gives an assigned partition's lane.
 	lanes  []*lane
 	laneOf map[int32]*lane
-	// results receives the writers' results; inflight counts the batches
-	// they hold.
+	// results receives the writers' results, and wake is signalled with
+	// each; inflight counts the batches they hold.
 	results  chan writeResult
+	wake     chan struct{}
 	inflight int
 	assigned map[int32]bool
 
-	// failing is true while Redis is failing: assigned partitions are paused,
-	// nothing is in flight and the pending batches are retried at
-	// nextAttempt.
+	// failing is true while Redis is failing: the loop is paused, nothing
+	// is in flight and the pending batches are retried at nextAttempt.
 	failing     bool
 	backoff     time.Duration
 	nextAttempt time.Time
@@ -93,138 +88,111 @@ type consumerLoop struct {
 	lastRedisOK    time.Time
 	lastKafkaCheck time.Time
 	closing        bool
-	failure        error
 }
 
 // newConsumerLoop returns a loop reading with consumer, checking Redis with
 // redis and writing through writerLanes writers, each applying batches
 // with an applier of its own from newApplier.
-func newConsumerLoop(cfg Config, logger *slog.Logger, m *metrics, ready *conditions, consumer kafkaConsumer,
+func newConsumerLoop(cfg Config, logger *slog.Logger, m *metrics, ready *conditions, consumer sinkConsumer,
 	redis redisApplier, newApplier func() redisApplier) *consumerLoop {
 	c := &consumerLoop{
 		cfg: cfg, topic: cfg.Input.Topic, logger: logger, metrics: m, ready: ready, consumer: consumer, redis: redis,
-		laneOf: map[int32]*lane{}, results: make(chan writeResult, writerLanes), assigned: map[int32]bool{},
-		healthInterval: defaultHealthInterval,
+		laneOf: map[int32]*lane{}, results: make(chan writeResult, writerLanes), wake: make(chan struct{}, 1),
+		assigned: map[int32]bool{}, healthInterval: defaultHealthInterval,
 	}
 	if cfg.Redis.Format == FormatEnvelope {
 		c.envelopes = &envelopeEncoder{}
 	}
 	for range writerLanes {
-		c.lanes = append(c.lanes, newLane(newAsyncWriter(newApplier(), c.results)))
+		c.lanes = append(c.lanes, newLane(newAsyncWriter(newApplier(), c.results, c.wake)))
 	}
+	c.loop = consumeloop.New(consumer, c, consumeloop.Options{
+		Topics: []string{c.topic}, Logger: logger, PollTimeout: pollInterval,
+		// The final write is bounded by shutdownTimeout, a batch in flight
+		// by attemptTimeout.
+		ShutdownTimeout: attemptTimeout + shutdownTimeout,
+		Wake:            c.wake,
+		OnError:         c.clientError,
+		OnAssigned:      c.updateAssigned,
+		AfterPoll:       func() { c.lag.Refresh() },
+	})
 	return c
 }
 
-// run subscribes and consumes until ctx is done or a fatal Kafka error, then
-// writes or abandons what is pending and leaves the group.
+// run consumes until ctx is done or a fatal Kafka error, then writes or
+// abandons what is pending and leaves the group.
 func (c *consumerLoop) run(ctx context.Context) error {
-	if err := c.consumer.SubscribeTopics([]string{c.topic}, c.onRebalance); err != nil {
-		_ = c.consumer.Close() // never subscribed: nothing to commit or leave
-		return fmt.Errorf("sink: subscribing to %s: %w", c.topic, err)
-	}
 	var writers errgroup.Group
 	for _, l := range c.lanes {
 		writers.Go(l.writer.run)
 	}
-	err := c.loop(ctx)
-	err = errors.Join(err, c.shutdown())
+	err := c.loop.Run(ctx)
 	for _, l := range c.lanes {
 		l.writer.close()
+	}
+	if errors.Is(err, consumeloop.ErrSubscribe) || errors.Is(err, consumeloop.ErrFatal) {
+		err = fmt.Errorf("sink: %w", err)
 	}
 	return errors.Join(err, writers.Wait())
 }
 
-func (c *consumerLoop) loop(ctx context.Context) error {
-	for ctx.Err() == nil {
-		c.lag.Refresh()
-		switch {
-		case !c.failing:
-			c.consume(ctx)
-		case time.Now().Before(c.nextAttempt):
-			// Keep polling while paused: it serves rebalances and keeps this
-			// member in the group.
-			wait := time.Until(c.nextAttempt)
-			c.handle(c.consumer.Poll(int(max(time.Millisecond, min(wait, pollInterval)).Milliseconds())))
-		default:
-			c.retry(ctx)
+// Handle takes one record into its lane's pending batch. When that batch
+// is full, every idle writer gets its lane's batch at once; a busy writer
+// is waited for first, as only Redis's answer lets reading go on.
+func (c *consumerLoop) Handle(_ context.Context, ev kafka.Event, _ time.Time) error {
+	msg, ok := ev.(*kafka.Message)
+	if !ok {
+		return nil
+	}
+	c.handleMessage(msg)
+	if l := c.laneOf[msg.TopicPartition.Partition]; l != nil && l.pending.total >= c.cfg.Redis.BatchSize && !c.failing {
+		c.awaitLane(l)
+		if !c.failing {
+			c.submitIdle()
 		}
-		if c.failure != nil {
-			return c.failure
-		}
-		c.checkKafka()
 	}
 	return nil
 }
 
-// consume reads records and hands each lane's batch to its writer as soon
-// as the writer is free, so that Kafka is read while Redis works. It waits
-// for Redis alone only when a busy lane's batch is full.
-func (c *consumerLoop) consume(ctx context.Context) {
-	c.read(ctx)
-	if c.failing || c.failure != nil {
-		return
-	}
-	c.submitIdle()
-	if _, blocked := c.full(); blocked {
-		c.finish(<-c.results)
-		if !c.failing {
-			c.submitIdle()
+// Tick takes the writers' results, hands the pending records to idle
+// writers, retries while Redis is failing, and checks an idle Redis and
+// unreachable brokers.
+func (c *consumerLoop) Tick(ctx context.Context, now time.Time) (time.Duration, error) {
+	c.takeResults()
+	switch {
+	case !c.failing:
+		c.submitIdle()
+		if c.inflight == 0 && now.Sub(c.lastRedisOK) >= c.healthInterval {
+			c.checkRedis(ctx)
 		}
-		return
+	case !now.Before(c.nextAttempt):
+		c.retry(ctx)
 	}
-	if c.inflight == 0 && time.Since(c.lastRedisOK) >= c.healthInterval {
-		c.checkRedis(ctx)
+	c.checkKafka(now)
+	wait := pollInterval
+	if c.failing {
+		wait = max(time.Millisecond, min(wait, c.nextAttempt.Sub(now)))
 	}
+	return wait, nil
 }
 
-// read polls records into the lanes' pending batches, handing batches to
-// idle writers whenever Kafka has nothing ready or a writer finishes,
-// until a lane's batch is full, nothing is left to read nor in flight, or
-// ctx is done. While batches are in flight it waits for records a
-// millisecond at a time, so that a writer's answer is taken within about
-// that long, and the batches keep filling meanwhile.
-func (c *consumerLoop) read(ctx context.Context) {
-	for !c.failing && c.failure == nil {
-		if full, _ := c.full(); full {
-			return
-		}
+// takeResults takes every result the writers have sent.
+func (c *consumerLoop) takeResults() {
+	for {
 		select {
-		case <-ctx.Done():
-			return
 		case res := <-c.results:
 			c.finish(res)
-			if !c.failing {
-				c.submitIdle()
-			}
-			continue
 		default:
-		}
-		timeout := time.Duration(0)
-		switch {
-		case c.inflight > 0:
-			timeout = time.Millisecond
-		case !c.anyPending():
-			timeout = pollInterval
-		}
-		ev := c.consumer.Poll(int(timeout.Milliseconds()))
-		if ev != nil {
-			c.handle(ev)
-			continue
-		}
-		c.submitIdle()
-		if c.inflight == 0 {
 			return
 		}
 	}
 }
 
-// handle processes one event returned by Poll.
-func (c *consumerLoop) handle(ev kafka.Event) {
-	switch e := ev.(type) {
-	case *kafka.Message:
-		c.handleMessage(e)
-	case kafka.Error:
-		c.handleError(e)
+// awaitLane waits until l's writer returns its batch, taking the other
+// writers' results meanwhile.
+func (c *consumerLoop) awaitLane(l *lane) {
+	for l.inflight != nil {
+		c.finish(<-c.results)
 	}
 }
 
@@ -254,33 +222,30 @@ func (c *consumerLoop) handleMessage(msg *kafka.Message) {
 	pending.add(tp.Partition, u)
 }
 
-func (c *consumerLoop) handleError(e kafka.Error) {
-	if e.IsFatal() {
-		c.failure = fmt.Errorf("sink: kafka consumer: %w", e)
-		return
-	}
+// clientError reports a client error of the consumer that is not fatal to
+// the Kafka monitor, which logs it and keeps the kafka readiness dependency.
+func (c *consumerLoop) clientError(e kafka.Error) {
 	c.ready.kafka.Error("sink-consumer", e)
 }
 
 // checkKafka tells the Kafka monitor when metadata can be fetched (again),
 // for a sink with nothing to read (a message tells it too).
-func (c *consumerLoop) checkKafka() {
-	if c.ready.kafka.Reachable() || time.Since(c.lastKafkaCheck) < kafkaCheckInterval {
+func (c *consumerLoop) checkKafka(now time.Time) {
+	if c.ready.kafka.Reachable() || now.Sub(c.lastKafkaCheck) < kafkaCheckInterval {
 		return
 	}
-	c.lastKafkaCheck = time.Now()
+	c.lastKafkaCheck = now
 	if _, err := c.consumer.GetMetadata(&c.topic, false, 1000); err == nil {
 		c.ready.kafka.Answered()
 	}
 }
 
-// shutdown waits for the batches in flight, writes the pending ones when
-// Redis is working (bounded), abandons them otherwise, uncommitted, and
-// closes the consumer, leaving the group.
-func (c *consumerLoop) shutdown() error {
+// Stop waits for the batches in flight, writes the pending ones when Redis
+// is working (bounded), and abandons them otherwise, uncommitted.
+func (c *consumerLoop) Stop(context.Context, error) error {
 	c.closing = true
 	c.awaitAll()
-	if records, _ := c.pendingSummary(); records > 0 && !c.failing && c.failure == nil {
+	if records, _ := c.pendingSummary(); records > 0 && !c.failing {
 		c.writeNow(shutdownTimeout)
 	}
 	if records, _ := c.pendingSummary(); records > 0 {
@@ -288,9 +253,6 @@ func (c *consumerLoop) shutdown() error {
 		for _, l := range c.lanes {
 			l.pending.reset()
 		}
-	}
-	if err := c.consumer.Close(); err != nil {
-		return fmt.Errorf("sink: closing consumer: %w", err)
 	}
 	return nil
 }

@@ -12,140 +12,74 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/internal/consumeloop/consumetest"
 	"tickcompact/internal/testkit"
 )
 
-// fakeKafka is a scripted consumer of one topic for the loop's tests. Each
-// partition holds records at offsets 0..size-1; Poll hands them out
-// round-robin over the assigned, unpaused partitions, from a position that
-// starts at the stored offset when a partition is assigned (as if stored
-// offsets were committed at once) and moves on with each record delivered.
-// Stored offsets are checked against fakeRedis as they are stored.
+// fakeKafka is consumetest's fake consumer of trades-2s, every partition
+// assigned at the start and filled with sizes[p] records whose values name
+// their partition and offset (fakeRecord), so that fakeRedis knows which
+// records it acknowledged. Offsets are checked as they are stored: never
+// beyond a record Redis has not acknowledged, never for a partition not
+// assigned or lost, never backwards.
 type fakeKafka struct {
+	*consumetest.Consumer
 	t     *testing.T
 	topic string
 	redis *fakeRedis
 
-	mu        sync.Mutex
-	rebalance kafka.RebalanceCb
-	sizes     []int64
-	position  map[int32]int64
-	assigned  map[int32]bool
-	paused    map[int32]bool
-	stored    map[int32]kafka.Offset
-	lost      bool
-	started   bool
-	next      int32 // the partition Poll tries first
-	// beforeRecord, when set, runs inside Poll (like a rebalance callback)
-	// before the record at (partition, offset) is delivered, once.
-	beforeRecord func(partition int32, offset int64) bool
+	mu     sync.Mutex
+	stored map[int32]kafka.Offset
 	// events logs stores and unassignments, in order, for the tests.
 	events []string
 	closed bool
 }
 
 func newFakeKafka(t *testing.T, redis *fakeRedis, sizes ...int64) *fakeKafka {
-	return &fakeKafka{t: t, topic: "trades-2s", redis: redis, sizes: sizes,
-		position: map[int32]int64{}, assigned: map[int32]bool{}, paused: map[int32]bool{}, stored: map[int32]kafka.Offset{}}
-}
-
-func (f *fakeKafka) SubscribeTopics(topics []string, cb kafka.RebalanceCb) error {
-	f.rebalance = cb
-	return nil
-}
-
-// Poll assigns every partition on the first call, then delivers records.
-func (f *fakeKafka) Poll(timeoutMs int) kafka.Event {
-	f.mu.Lock()
-	first := !f.started
-	f.started = true
-	f.mu.Unlock()
-	if first {
-		parts := make([]kafka.TopicPartition, len(f.sizes))
-		for p := range parts {
-			parts[p] = kafka.TopicPartition{Topic: &f.topic, Partition: int32(p)}
+	f := &fakeKafka{Consumer: consumetest.New("tickcompact-sink"), t: t, topic: "trades-2s", redis: redis, stored: map[int32]kafka.Offset{}}
+	partitions := make([]int32, len(sizes))
+	for p, size := range sizes {
+		partitions[p] = int32(p)
+		records := make([]*kafka.Message, size)
+		for off := range records {
+			records[off] = fakeRecord(int32(p), int64(off))
 		}
-		f.callback(kafka.AssignedPartitions{Partitions: parts})
+		f.Append(f.topic, int32(p), records...)
 	}
-	msg := f.nextRecord()
-	if msg == nil {
-		time.Sleep(time.Duration(min(timeoutMs, 5)) * time.Millisecond)
-		return nil
-	}
-	return msg
-}
-
-func (f *fakeKafka) nextRecord() *kafka.Message {
-	f.mu.Lock()
-	for range f.sizes {
-		p := f.next
-		f.next = (f.next + 1) % int32(len(f.sizes))
-		offset := f.position[p]
-		if !f.assigned[p] || f.paused[p] || offset >= f.sizes[p] {
-			continue
-		}
-		if hook := f.beforeRecord; hook != nil {
-			f.mu.Unlock()
-			done := hook(p, offset)
-			f.mu.Lock()
-			if done {
-				f.beforeRecord = nil
-			}
-			if !f.assigned[p] || f.paused[p] {
-				continue
-			}
-			offset = f.position[p]
-		}
-		f.position[p] = offset + 1
-		f.mu.Unlock()
-		return fakeRecord(f.topic, p, offset)
-	}
-	f.mu.Unlock()
-	return nil
+	f.Assign(f.topic, partitions...)
+	return f
 }
 
 // fakeRecord is a valid trades-2s record whose value names its partition
 // and offset, so that fakeRedis knows which records it acknowledged.
-func fakeRecord(topic string, partition int32, offset int64) *kafka.Message {
+func fakeRecord(partition int32, offset int64) *kafka.Message {
 	return &kafka.Message{
-		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: partition, Offset: kafka.Offset(offset)},
-		Key:            []byte(fmt.Sprintf("ISIN%08d", partition)),
-		Value:          []byte(fmt.Sprintf("%d:%d", partition, offset)),
-		Headers:        []kafka.Header{{Key: WindowEndHeader, Value: []byte(strconv.FormatInt(2000+offset*2000, 10))}},
+		Key:     []byte(fmt.Sprintf("ISIN%08d", partition)),
+		Value:   []byte(fmt.Sprintf("%d:%d", partition, offset)),
+		Headers: []kafka.Header{{Key: WindowEndHeader, Value: []byte(strconv.FormatInt(2000+offset*2000, 10))}},
 	}
 }
 
-// callback runs the loop's rebalance callback, as Poll does.
-func (f *fakeKafka) callback(ev kafka.Event) {
-	if err := f.rebalance(nil, ev); err != nil {
-		f.t.Errorf("rebalance callback: %v", err)
-	}
+// revokeAt makes the group revoke partitions (as lost or not) when the
+// record at (partition, offset) is next, closing started first.
+func (f *fakeKafka) revokeAt(partition int32, offset int64, started chan struct{}, lost bool, partitions ...int32) {
+	f.BeforeRecord(func(_ string, p int32, off int64) bool {
+		if p != partition || off != offset {
+			return false
+		}
+		close(started)
+		f.Revoke(f.topic, lost, partitions...)
+		return true
+	})
 }
 
-// revoke runs the rebalance callback for partitions, as lost or not.
-func (f *fakeKafka) revoke(lost bool, partitions ...int32) {
-	f.mu.Lock()
-	f.lost = lost
-	f.mu.Unlock()
-	parts := make([]kafka.TopicPartition, len(partitions))
-	for i, p := range partitions {
-		parts[i] = kafka.TopicPartition{Topic: &f.topic, Partition: p}
-	}
-	f.callback(kafka.RevokedPartitions{Partitions: parts})
-	f.mu.Lock()
-	f.lost = false
-	f.mu.Unlock()
-}
-
-// StoreOffsets fails the test when an offset would cover a record Redis has
-// not acknowledged, or a partition not assigned.
 func (f *fakeKafka) StoreOffsets(offsets []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, tp := range offsets {
 		p, next := tp.Partition, int64(tp.Offset)
-		if !f.assigned[p] || f.lost {
-			f.t.Errorf("offset %d stored for partition %d, which is not assigned (lost: %v)", next, p, f.lost)
+		if _, assigned := f.Position(f.topic, p); !assigned || f.AssignmentLost() {
+			f.t.Errorf("offset %d stored for partition %d, which is not assigned (lost: %v)", next, p, f.AssignmentLost())
 		}
 		if missing, ok := f.redis.firstUnacknowledged(p, next); !ok {
 			f.t.Errorf("offset %d stored for partition %d, but Redis has not acknowledged offset %d", next, p, missing)
@@ -156,57 +90,30 @@ func (f *fakeKafka) StoreOffsets(offsets []kafka.TopicPartition) ([]kafka.TopicP
 		f.stored[p] = tp.Offset
 		f.events = append(f.events, fmt.Sprintf("store %d:%d", p, next))
 	}
-	return offsets, nil
-}
-
-func (f *fakeKafka) setPaused(parts []kafka.TopicPartition, paused bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, tp := range parts {
-		f.paused[tp.Partition] = paused
-	}
-	return nil
-}
-
-func (f *fakeKafka) Pause(parts []kafka.TopicPartition) error  { return f.setPaused(parts, true) }
-func (f *fakeKafka) Resume(parts []kafka.TopicPartition) error { return f.setPaused(parts, false) }
-
-func (f *fakeKafka) IncrementalAssign(parts []kafka.TopicPartition) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, tp := range parts {
-		f.assigned[tp.Partition] = true
-		f.paused[tp.Partition] = false
-		f.position[tp.Partition] = int64(max(0, f.stored[tp.Partition]))
-	}
-	return nil
+	return f.Consumer.StoreOffsets(offsets)
 }
 
 func (f *fakeKafka) IncrementalUnassign(parts []kafka.TopicPartition) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, tp := range parts {
-		delete(f.assigned, tp.Partition)
 		f.events = append(f.events, fmt.Sprintf("unassign %d", tp.Partition))
 	}
-	return nil
-}
-
-func (f *fakeKafka) AssignmentLost() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.lost
-}
-
-func (f *fakeKafka) GetMetadata(*string, bool, int) (*kafka.Metadata, error) {
-	return &kafka.Metadata{}, nil
+	f.mu.Unlock()
+	return f.Consumer.IncrementalUnassign(parts)
 }
 
 func (f *fakeKafka) Close() error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.closed = true
-	return nil
+	f.mu.Unlock()
+	return f.Consumer.Close()
+}
+
+// isClosed reports whether Close was called.
+func (f *fakeKafka) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
 }
 
 // storedAt returns the stored offset of partition p, -1 when none.
@@ -365,7 +272,7 @@ func (r *fakeRedis) firstUnacknowledged(p int32, next int64) (missing int64, ok 
 
 // newTestLoop returns a loop over consumer and redis with batches of
 // batchSize, and its logs, printed when the test fails.
-func newTestLoop(t *testing.T, consumer kafkaConsumer, redis redisApplier, batchSize int) (*consumerLoop, *testkit.SyncBuffer) {
+func newTestLoop(t *testing.T, consumer sinkConsumer, redis redisApplier, batchSize int) (*consumerLoop, *testkit.SyncBuffer) {
 	t.Helper()
 	var cfg Config
 	if err := loadDefaults(&cfg); err != nil {

@@ -86,23 +86,20 @@ func (c *consumerLoop) redisOK() {
 	}
 }
 
-// setPaused pauses or resumes every assigned partition. Fetching stops, but
-// Poll still serves rebalances and keeps the member in the group.
+// setPaused pauses or resumes every assigned partition, and those assigned
+// meanwhile. Fetching stops, but Poll still serves rebalances and keeps the
+// member in the group.
 func (c *consumerLoop) setPaused(paused bool) {
 	if paused {
 		c.metrics.paused.Set(1)
 	} else {
 		c.metrics.paused.Set(0)
 	}
-	parts := c.assignedPartitions()
-	if len(parts) == 0 {
-		return
-	}
 	var err error
 	if paused {
-		err = c.consumer.Pause(parts)
+		err = c.loop.Pause()
 	} else {
-		err = c.consumer.Resume(parts)
+		err = c.loop.Resume()
 	}
 	if err != nil {
 		c.logger.Warn("pausing or resuming partitions failed", "paused", paused, "err", err)

@@ -86,7 +86,7 @@ func TestRevokeWaitsForBatchesInFlight(t *testing.T) {
 			// offset 9, and both lanes' batches (0:0-9 and 1:0-8) go to the
 			// writers; the revocation comes when partition 0's offset 15 is
 			// next, with 0:10-14 and 1:9-14 pending.
-			consumer.beforeRecord = revokeAt(consumer, 0, 15, revoking, lost, revoked...)
+			consumer.revokeAt(0, 15, revoking, lost, revoked...)
 			loop, logs := newTestLoop(t, consumer, redis, 10)
 			stop := runLoop(t, loop)
 
@@ -132,19 +132,6 @@ func TestRevokeWaitsForBatchesInFlight(t *testing.T) {
 	}
 }
 
-// revokeAt returns a fakeKafka.beforeRecord hook that, when the record at
-// (partition, offset) is next, closes started and revokes partitions.
-func revokeAt(consumer *fakeKafka, partition int32, offset int64, started chan struct{}, lost bool, partitions ...int32) func(int32, int64) bool {
-	return func(p int32, off int64) bool {
-		if p != partition || off != offset {
-			return false
-		}
-		close(started)
-		consumer.revoke(lost, partitions...)
-		return true
-	}
-}
-
 // TestRevokeAfterBatchInFlightFailed fails partition 1's batch in flight
 // while a revocation of partition 1 waits for it: the loop pauses, drops
 // the partition's records uncommitted (the next owner reads them again)
@@ -161,7 +148,7 @@ func TestRevokeAfterBatchInFlightFailed(t *testing.T) {
 	}
 	consumer := newFakeKafka(t, redis, 30, 30)
 	revoking := make(chan struct{})
-	consumer.beforeRecord = revokeAt(consumer, 0, 15, revoking, false, 1)
+	consumer.revokeAt(0, 15, revoking, false, 1)
 	loop, logs := newTestLoop(t, consumer, redis, 10)
 	stop := runLoop(t, loop)
 	<-redis.entered
@@ -197,10 +184,7 @@ func TestShutdownWaitsForBatchInFlight(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	time.Sleep(100 * time.Millisecond)
-	consumer.mu.Lock()
-	closed := consumer.closed
-	consumer.mu.Unlock()
-	if closed {
+	if consumer.isClosed() {
 		t.Fatal("consumer closed while a batch was in flight")
 	}
 	close(redis.gate)
@@ -240,12 +224,10 @@ func TestStopWhileDraining(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("stopping took %v", took)
 	}
-	consumer.mu.Lock()
-	defer consumer.mu.Unlock()
-	if !consumer.closed {
+	if !consumer.isClosed() {
 		t.Error("consumer not closed")
 	}
-	if consumer.position[0] >= 100_000 {
+	if next, _ := consumer.Position(consumer.topic, 0); next >= 100_000 {
 		t.Error("the backlog was drained before the loop stopped: the test proves nothing")
 	}
 }

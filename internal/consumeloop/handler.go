@@ -45,10 +45,12 @@ type Handler interface {
 	// ends of one partition come in offset order.
 	Handle(ctx context.Context, event kafka.Event, now time.Time) error
 
-	// Tick is called after each Handle, and whenever the wait it asked for
-	// passed with nothing read, at now. It does the Handler's periodic work
-	// (commits, closing by wall clock) and returns how long the Loop may
-	// wait for the next event before calling it again.
+	// Tick is called at now whenever the Loop has no event ready to hand
+	// over (the input paused, or a batch of records was handled), when the
+	// wait it last asked for has passed (however many records keep
+	// coming), and when Options.Wake fires. It does the Handler's periodic
+	// work (batching, commits, closing by wall clock) and returns how long
+	// the Loop may go before calling it again.
 	Tick(ctx context.Context, now time.Time) (wait time.Duration, err error)
 
 	// Stop is called once, when the Loop ends (its context done, or an

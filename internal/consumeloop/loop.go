@@ -40,6 +40,12 @@ type Options struct {
 	// OnAssigned, when set, is told how many partitions are assigned after
 	// each rebalance (readiness, metrics).
 	OnAssigned func(n int)
+	// AfterPoll, when set, is called on the polling goroutine after each
+	// batch handed over and each Poll that returned nothing: the one
+	// goroutine that polls, where the consumer's local state (positions,
+	// cached watermarks) may be read without racing Poll, as the consumer
+	// lag gauge does. It must be quick.
+	AfterPoll func()
 }
 
 // Loop runs one consumer for one Handler. Rewind, Pause, Resume and
@@ -85,7 +91,7 @@ func New(consumer Consumer, handler Handler, opts Options) *Loop {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Loop{consumer: consumer, handler: handler, opts: opts, assigned: map[topicPartition]kafka.TopicPartition{}}
-	l.poll = &poller{consumer: consumer, handle: l.rebalance, pollTimeout: opts.PollTimeout}
+	l.poll = &poller{consumer: consumer, handle: l.rebalance, pollTimeout: opts.PollTimeout, afterPoll: opts.AfterPoll}
 	return l
 }
 
@@ -107,9 +113,9 @@ func (l *Loop) Run(ctx context.Context) error {
 }
 
 func (l *Loop) loop(ctx context.Context) error {
-	wait := time.Duration(0)
+	deadline := time.Now()
 	for ctx.Err() == nil {
-		ev := l.poll.next(wait, l.opts.Wake)
+		ev := l.poll.next(time.Until(deadline), l.opts.Wake)
 		if l.failure != nil {
 			return l.failure
 		}
@@ -117,14 +123,21 @@ func (l *Loop) loop(ctx context.Context) error {
 			if err := l.dispatch(ctx, ev); err != nil {
 				return err
 			}
+			if l.failure != nil {
+				return l.failure
+			}
+			if l.poll.ready() && time.Now().Before(deadline) {
+				continue // more to hand over: Tick when it runs out, or is due
+			}
 		}
-		var err error
-		if wait, err = l.handler.Tick(ctx, time.Now()); err != nil {
+		wait, err := l.handler.Tick(ctx, time.Now())
+		if err != nil {
 			return err
 		}
 		if l.failure != nil {
 			return l.failure
 		}
+		deadline = time.Now().Add(wait)
 	}
 	return nil
 }

@@ -203,7 +203,7 @@ func TestRecordsAndRebalancesInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantLines(t, r.seen(),
-			"assigned [0 1]", "record 0@0", "record 0@1", "record 1@0", "end 0@2", "end 1@1",
+			"assigned [0 1]", "record 0@0", "record 1@0", "record 0@1", "end 0@2", "end 1@1",
 			"revoked [0] lost=false", "record 1@1", "end 1@2",
 			"revoked [1] lost=true", "stop cause=false")
 	})
@@ -330,7 +330,7 @@ func TestRewindInsideRebalance(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		wantLines(t, r.seen(), "assigned [0 1]", "record 0@0", "record 0@1", "record 1@0", "record 1@1", "end 0@2", "end 1@2",
+		wantLines(t, r.seen(), "assigned [0 1]", "record 0@0", "record 1@0", "record 0@1", "record 1@1", "end 0@2", "end 1@2",
 			"revoked [0] lost=true", "rewound [1] to 0", "record 1@0", "record 1@1", "end 1@2", "stop cause=false", "revoked [1] lost=false")
 	})
 }

@@ -25,9 +25,11 @@ type poller struct {
 	// pollTimeout bounds each Poll while nothing is waiting to be handed
 	// over.
 	pollTimeout time.Duration
-	batches     chan polled
-	stop        chan struct{}
-	done        chan struct{}
+	// afterPoll, when set, runs after each batch or idle Poll (Options.AfterPoll).
+	afterPoll func()
+	batches   chan polled
+	stop      chan struct{}
+	done      chan struct{}
 	// active is set while the goroutine runs: a rebalance callback then
 	// comes from its Poll and must be handed over; otherwise (Close, or a
 	// rewind) it runs on the caller's goroutine.
@@ -92,6 +94,9 @@ func (p *poller) run(batches chan<- polled, stop <-chan struct{}, done chan<- st
 				continue
 			}
 		}
+		if p.afterPoll != nil {
+			p.afterPoll()
+		}
 		if len(p.batch) == 0 {
 			continue
 		}
@@ -134,7 +139,7 @@ func (p *poller) next(timeout time.Duration, wake <-chan struct{}) kafka.Event {
 		p.pending = p.pending[1:]
 		return ev
 	}
-	t := time.NewTimer(timeout)
+	t := time.NewTimer(max(timeout, 0))
 	defer t.Stop()
 	select {
 	case b := <-p.batches:
@@ -150,6 +155,9 @@ func (p *poller) next(timeout time.Duration, wake <-chan struct{}) kafka.Event {
 		return nil
 	}
 }
+
+// ready reports whether an event can be handed over without waiting.
+func (p *poller) ready() bool { return len(p.pending) > 0 || len(p.batches) > 0 }
 
 // call handles a rebalance handed over and lets the polling goroutine go on.
 func (p *poller) call(c *rebalanceCall) {

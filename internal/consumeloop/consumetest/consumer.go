@@ -35,6 +35,9 @@ type Consumer struct {
 	callback  kafka.RebalanceCb
 	closed    bool
 	seeks     int
+	turn      int // where the round-robin over partitions goes on
+	// beforeRecord, when set, is asked before each record is handed out.
+	beforeRecord func(topic string, partition int32, offset int64) bool
 }
 
 type partitionKey struct {
@@ -95,6 +98,16 @@ func (c *Consumer) Revoke(topic string, lost bool, partitions ...int32) {
 // lostRevocation marks a revocation delivered with AssignmentLost true.
 type lostRevocation struct{ kafka.RevokedPartitions }
 
+// BeforeRecord makes Poll call hook, without holding the fake, before it
+// hands out each record, until hook returns true. The hook may trigger a
+// rebalance (Revoke, Assign) or an error: Poll then delivers that first, as
+// if the group had rebalanced just before the record.
+func (c *Consumer) BeforeRecord(hook func(topic string, partition int32, offset int64) bool) {
+	c.mu.Lock()
+	c.beforeRecord = hook
+	c.mu.Unlock()
+}
+
 // Fail makes the next Poll return err.
 func (c *Consumer) Fail(err kafka.Error) { c.deliver(err) }
 
@@ -149,36 +162,59 @@ func (c *Consumer) Poll(timeoutMs int) kafka.Event {
 func (c *Consumer) take() (kafka.Event, kafka.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for {
+		ev, rebalance, asked := c.takeLocked()
+		if !asked {
+			return ev, rebalance
+		}
+	}
+}
+
+// takeLocked is take; asked says the BeforeRecord hook was done and take
+// must look again.
+func (c *Consumer) takeLocked() (ev kafka.Event, rebalance kafka.Event, asked bool) {
 	if c.closed {
-		return nil, nil
+		return nil, nil, false
 	}
 	if len(c.pending) > 0 {
 		ev := c.pending[0]
 		c.pending = c.pending[1:]
 		if e, ok := ev.(kafka.Error); ok {
-			return e, nil
+			return e, nil, false
 		}
-		return nil, ev
+		return nil, ev, false
 	}
 	keys := c.assignedKeys()
-	for _, k := range keys {
+	for i := range keys {
+		// Round-robin over the partitions, as fetches interleave them.
+		k := keys[(c.turn+i)%len(keys)]
 		next := c.assigned[k]
 		if c.paused[k] || next >= int64(len(c.logs[k])) {
 			continue
 		}
+		if hook := c.beforeRecord; hook != nil {
+			c.mu.Unlock()
+			done := hook(k.topic, k.partition, next)
+			c.mu.Lock()
+			if done {
+				c.beforeRecord = nil
+				return nil, nil, true
+			}
+		}
 		c.assigned[k] = next + 1
 		c.atEnd[k] = false
-		return c.logs[k][next], nil
+		c.turn = (c.turn + i + 1) % len(keys)
+		return c.logs[k][next], nil, false
 	}
 	for _, k := range keys {
 		next := c.assigned[k]
 		if !c.paused[k] && !c.atEnd[k] && next >= int64(len(c.logs[k])) {
 			c.atEnd[k] = true
 			topic := k.topic
-			return kafka.PartitionEOF{Topic: &topic, Partition: k.partition, Offset: kafka.Offset(next)}, nil
+			return kafka.PartitionEOF{Topic: &topic, Partition: k.partition, Offset: kafka.Offset(next)}, nil, false
 		}
 	}
-	return nil, nil
+	return nil, nil, false
 }
 
 // assignedKeys returns the assigned partitions in order, so that records
@@ -389,6 +425,26 @@ func (c *Consumer) GetWatermarkOffsets(topic string, partition int32) (int64, in
 // QueryWatermarkOffsets is GetWatermarkOffsets, as asked of the broker.
 func (c *Consumer) QueryWatermarkOffsets(topic string, partition int32, _ int) (int64, int64, error) {
 	return c.GetWatermarkOffsets(topic, partition)
+}
+
+// GetMetadata describes the topics that have records, with as many
+// partitions as the greatest one with records.
+func (c *Consumer) GetMetadata(topic *string, allTopics bool, _ int) (*kafka.Metadata, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	md := &kafka.Metadata{Topics: map[string]kafka.TopicMetadata{}}
+	for k := range c.logs {
+		if !allTopics && (topic == nil || *topic != k.topic) {
+			continue
+		}
+		t := md.Topics[k.topic]
+		t.Topic = k.topic
+		for int32(len(t.Partitions)) <= k.partition {
+			t.Partitions = append(t.Partitions, kafka.PartitionMetadata{ID: int32(len(t.Partitions))})
+		}
+		md.Topics[k.topic] = t
+	}
+	return md, nil
 }
 
 // GetConsumerGroupMetadata returns the group's metadata, for a
