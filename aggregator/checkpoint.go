@@ -24,10 +24,6 @@ const (
 	upstreamCheckpointVersion = "tc2"
 )
 
-// errNoCheckpoint means the committed offset carries no metadata of ours (a
-// fresh group, or offsets committed by another tool).
-var errNoCheckpoint = errors.New("no aggregator checkpoint in offset metadata")
-
 func encodeCheckpoint(cp window.Checkpoint) string {
 	fields := []string{checkpointVersion, formatTime(cp.ClosedThrough), formatTime(cp.Watermark),
 		strconv.FormatInt(cp.ProcessedThrough, 10)}
@@ -106,7 +102,7 @@ func decodeSources(baseField, list string) ([]window.SourceCheckpoint, error) {
 // output committed: at or past the committed offset, which stays behind on
 // records of windows still open. It is the committed offset itself when the
 // metadata is no aggregator checkpoint. For tools that watch a group drain
-// a backlog (make bench, the fault suite).
+// a backlog (cmd/bench, the fault suite).
 func ProcessedThrough(offset int64, metadata string) int64 {
 	cp, err := decodeCheckpoint(offset, metadata)
 	if err != nil {

@@ -94,8 +94,6 @@ func newMetrics(windowSize time.Duration) *metrics {
 
 // emissionDelayBuckets step by 10 ms from 50 to 100 ms, where live windows
 // close and where an operator's target is likely to be: a quantile is
-// interpolated within its bucket, and the 25 ms buckets there before put the
-// estimate up to 25 ms off (make bench, row 3: histogram p99 97.5 ms, while a
-// reader of the output, which sees each record after its commit, measured an
-// exact p99 of 83.1 ms).
+// interpolated within its bucket, so a bucket there is as wide as the
+// estimate's error.
 var emissionDelayBuckets = []float64{.005, .01, .025, .05, .06, .07, .08, .09, .1, .125, .15, .2, .25, .5, 1, 1.5, 2, 3, 5, 10, 30}

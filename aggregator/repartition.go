@@ -45,7 +45,7 @@ type repartitionStage struct {
 	// second.
 	rawCount, keyedCount int
 
-	sources   map[int32]*rawSource
+	sources   partitionMap[*rawSource]
 	lastCheck time.Time
 	// crossed is set when a raw partition's watermark passed a window's
 	// end (plus grace) in the open transaction: its marker lets windows
@@ -351,16 +351,6 @@ func (s *repartitionStage) restore(committed []kafka.TopicPartition, now time.Ti
 	return start, nil
 }
 
-func (s *repartitionStage) forget(parts []kafka.TopicPartition) {
-	for _, tp := range parts {
-		delete(s.sources, tp.Partition)
-	}
-}
+func (s *repartitionStage) forget(parts []kafka.TopicPartition) { s.sources.forget(parts) }
 
-func (s *repartitionStage) held() []kafka.TopicPartition {
-	parts := make([]kafka.TopicPartition, 0, len(s.sources))
-	for p := range s.sources {
-		parts = append(parts, kafka.TopicPartition{Topic: &s.rawTopic, Partition: p})
-	}
-	return parts
-}
+func (s *repartitionStage) held() []kafka.TopicPartition { return s.sources.list(&s.rawTopic) }

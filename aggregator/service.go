@@ -174,13 +174,10 @@ var (
 		// When the prefetched queue is over queued.min.messages or
 		// queued.max.messages.kbytes, librdkafka waits fetch.queue.backoff.ms
 		// before fetching again: 1 s by default, during which the loop empties
-		// a small queue and starves. With 10 ms a small prefetch keeps the
-		// loop fed, so memory stays low (make bench, row 5b: 447 MB with the
-		// 32 MB queue and 50 MB fetches this replaced, 151-203 MB now) and
-		// draining got faster (row 2: 283,000 -> 330,000-400,000 records/s;
-		// TestFaultHostileRecords, ~900 KB records among small ones: clean
-		// drain 2.1 -> 1.1 s, hostile/clean ratio 1.2-1.4 against its bound
-		// of 2). The bare Poll loop of row 2 runs with these settings too.
+		// a small queue and starves. With 10 ms a small prefetch (8 MB, 1 MB
+		// per partition) keeps the loop fed, so memory stays low while a
+		// backlog drains as fast as with a large one; see
+		// docs/performance.md for the figures.
 		"fetch.queue.backoff.ms":     10,
 		"queued.min.messages":        100000,
 		"queued.max.messages.kbytes": 8192,
@@ -191,9 +188,9 @@ var (
 	producerTuning = kafka.ConfigMap{
 		"linger.ms": 5,
 		// A window of 100,000 ISINs is 100,000 records handed over at once:
-		// unbounded, librdkafka held them all (~1 KB each with their six
-		// headers), hundreds of MB while draining a backlog (make bench, row
-		// 5b: 447 MB at 500,000). The transactor waits for room instead.
+		// unbounded, librdkafka would hold them all (~1 KB each with their
+		// headers), hundreds of MB while draining a backlog. The transactor
+		// waits for room instead.
 		"queue.buffering.max.messages": 5000,
 		// confluent-kafka-go allocates both channels at these sizes (1,000,000
 		// each by default, 24 MB of Go heap). Delivery reports are off, so
@@ -213,19 +210,19 @@ var (
 )
 
 // ConsumerTuning returns a copy of the consumer settings the aggregator uses
-// unless kafka.properties overrides them, for tools (make bench) that must
-// read with the same settings.
+// unless kafka.properties overrides them, for tools that must read with the
+// same settings (cmd/bench).
 func ConsumerTuning() kafka.ConfigMap { return maps.Clone(consumerTuning) }
 
 // ProducerTuning is ConsumerTuning for the transactional producer, for tools
-// (make bench) that must write the way the aggregator writes.
+// that must write the way the aggregator writes (cmd/bench).
 func ProducerTuning() kafka.ConfigMap { return maps.Clone(producerTuning) }
 
 // ConsumerRequired returns the consumer settings the aggregator's
 // correctness rests on, which kafka.properties cannot override: manual
 // offsets, committed in its transactions; read_committed; partition EOF,
 // which tells it a partition is caught up (wall-clock closing). start is
-// input.start. Tools that must read as it reads (make bench) use them too.
+// input.start. Tools that must read as it reads (cmd/bench) use them too.
 func ConsumerRequired(group, clientID, start string) kafka.ConfigMap {
 	return kafka.ConfigMap{
 		"group.id":                      group,

@@ -12,15 +12,6 @@ import (
 	"tickcompact/aggregator/trade"
 )
 
-// errAborted means the transaction was aborted after an abortable error; the
-// caller must rewind its partitions to their committed offsets and rebuild.
-var errAborted = errors.New("transaction aborted")
-
-// errFatal wraps errors after which the producer cannot continue (fenced by a
-// newer instance with the same transactional.id, or a fatal librdkafka
-// error). The service exits non-zero and its supervisor restarts it.
-var errFatal = errors.New("fatal transactional producer error")
-
 // txnProducer is the part of *kafka.Producer a transactor uses; tests
 // substitute a fake.
 type txnProducer interface {

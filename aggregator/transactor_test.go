@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -164,4 +165,20 @@ func TestAbortThatCannotCompleteIsFatal(t *testing.T) {
 		t.Fatalf("abort with the broker gone: %v, want a fatal error", err)
 	}
 	t.Logf("abort with the broker gone: %v", err)
+}
+
+// The errors the stages return keep the client's kafka.Error in their
+// chain, whatever they wrap it in: a caller can tell fenced from fatal by
+// its code.
+func TestErrorsKeepTheKafkaError(t *testing.T) {
+	fenced := kafka.NewError(kafka.ErrFenced, "producer fenced", true)
+	for _, err := range []error{
+		classify("committing transaction", fenced),
+		fmt.Errorf("%w: aborting transaction: %w", errFatal, fenced),
+	} {
+		var kerr kafka.Error
+		if !errors.Is(err, errFatal) || !errors.As(err, &kerr) || kerr.Code() != kafka.ErrFenced {
+			t.Errorf("%v: errFatal %v, kafka.Error %v", err, errors.Is(err, errFatal), kerr.Code())
+		}
+	}
 }

@@ -236,3 +236,22 @@ func (s *txnStage) rewind(ctx context.Context) error {
 	s.ready.transactions.Met()
 	return ctx.Err()
 }
+
+// partitionMap is a stage's state of its partitions, by partition.
+type partitionMap[T any] map[int32]T
+
+// forget drops the state of partitions.
+func (m partitionMap[T]) forget(partitions []kafka.TopicPartition) {
+	for _, tp := range partitions {
+		delete(m, tp.Partition)
+	}
+}
+
+// list returns the partitions of topic the map holds.
+func (m partitionMap[T]) list(topic *string) []kafka.TopicPartition {
+	parts := make([]kafka.TopicPartition, 0, len(m))
+	for p := range m {
+		parts = append(parts, kafka.TopicPartition{Topic: topic, Partition: p})
+	}
+	return parts
+}

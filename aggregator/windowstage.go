@@ -27,7 +27,7 @@ type windowStage struct {
 	outputTopic string
 	dlqTopic    string
 
-	partitions map[int32]*partitionState
+	partitions partitionMap[*partitionState]
 	// windowEnds are the ends of the windows emitted in the open transaction,
 	// observed as emission delays when it commits.
 	windowEnds []int64
@@ -409,19 +409,9 @@ func (s *windowStage) noCommitStart(ps *partitionState) kafka.Offset {
 	return kafka.OffsetBeginning
 }
 
-func (s *windowStage) forget(parts []kafka.TopicPartition) {
-	for _, tp := range parts {
-		delete(s.partitions, tp.Partition)
-	}
-}
+func (s *windowStage) forget(parts []kafka.TopicPartition) { s.partitions.forget(parts) }
 
-func (s *windowStage) held() []kafka.TopicPartition {
-	parts := make([]kafka.TopicPartition, 0, len(s.partitions))
-	for p := range s.partitions {
-		parts = append(parts, kafka.TopicPartition{Topic: &s.topic, Partition: p})
-	}
-	return parts
-}
+func (s *windowStage) held() []kafka.TopicPartition { return s.partitions.list(&s.topic) }
 
 // prepareCommit returns the checkpoints of the partitions that changed
 // since the last commit.

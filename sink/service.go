@@ -79,15 +79,14 @@ var consumerTuning = kafka.ConfigMap{
 	"fetch.wait.max.ms":       50,
 	// Once its prefetch queue is full (queued.max.messages.kbytes), librdkafka
 	// waits this long before fetching again: 1 s by default, while the sink
-	// empties that queue in a fraction of it and then starves (make bench,
-	// row 4: 0.60 x -> 0.70 x of the bare Redis loop).
+	// empties that queue in a fraction of it and then starves.
 	"fetch.queue.backoff.ms": 10,
 	// Poll hands records over a fetch response at a time, partition by
-	// partition: small fetches interleave the partitions, and so keep the
-	// writer lanes busy together rather than in turn (1 MB by default; row
-	// 4: 0.70 x with 128 KB, 0.75 x with 64 KB). librdkafka has one fetch
-	// at a time in flight per broker: with 5 ms round trips, 64 KB per
-	// partition still reads some 50,000 records a second per partition.
+	// partition: small fetches (1 MB by default) interleave the partitions,
+	// and so keep the writer lanes busy together rather than in turn.
+	// librdkafka has one fetch at a time in flight per broker: with 5 ms
+	// round trips, 64 KB per partition still reads some 50,000 records a
+	// second per partition.
 	"max.partition.fetch.bytes": 65536,
 	"reconnect.backoff.max.ms":  kafkaclient.ReconnectBackoffMaxMs,
 }
@@ -101,8 +100,8 @@ func consumerRequired(group, start string) kafka.ConfigMap {
 		"isolation.level": "read_committed",
 		// Offsets are stored only after Redis acknowledged their batch, and
 		// librdkafka commits stored offsets in the background, on revocation
-		// and on close: a synchronous commit per batch cost ~7 ms each and
-		// capped the sink at a quarter of Redis's rate (make bench, row 4).
+		// and on close: a synchronous commit per batch is a broker round
+		// trip per batch, which would cap the sink far below Redis's rate.
 		"enable.auto.commit":            true,
 		"enable.auto.offset.store":      false,
 		"partition.assignment.strategy": "cooperative-sticky",

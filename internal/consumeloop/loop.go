@@ -10,15 +10,6 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// ErrFatal is wrapped, together with the client's kafka.Error, by the error
-// Run returns when the consumer reported a fatal error: the consumer cannot
-// go on, and the process should exit for its supervisor to restart it.
-var ErrFatal = errors.New("fatal consumer error")
-
-// ErrSubscribe is wrapped by the error Run returns when it could not
-// subscribe; nothing was read, and the consumer is closed.
-var ErrSubscribe = errors.New("subscribing")
-
 // Options configure a Loop. Topics is required.
 type Options struct {
 	// Topics are subscribed to.
@@ -109,6 +100,9 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	l.poll.start()
 	err := l.loop(ctx)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil // a Handler's call cut short by the end of ctx: a clean stop
+	}
 	return errors.Join(err, l.shutdown(err))
 }
 

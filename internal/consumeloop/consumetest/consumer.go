@@ -66,6 +66,19 @@ func (c *Consumer) notify() {
 	}
 }
 
+// CreateTopic makes topic exist with partitions partitions, empty (a topic
+// exists once a partition of it has records, too).
+func (c *Consumer) CreateTopic(topic string, partitions int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for p := range int32(partitions) {
+		k := partitionKey{topic, p}
+		if c.logs[k] == nil {
+			c.logs[k] = []*kafka.Message{}
+		}
+	}
+}
+
 // Append adds records to the end of a partition, setting their position.
 func (c *Consumer) Append(topic string, partition int32, records ...*kafka.Message) {
 	c.mu.Lock()
@@ -352,6 +365,19 @@ func (c *Consumer) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	return nil
+}
+
+// Reopen makes a closed fake a new consumer of the same group, with the
+// same partitions and committed offsets and nothing assigned: the next
+// member after one that left.
+func (c *Consumer) Reopen() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed, c.callback = false, nil
+	c.pending, c.beforeRecord = nil, nil
+	clear(c.assigned)
+	clear(c.paused)
+	clear(c.atEnd)
 }
 
 // Committed returns the committed offsets of partitions, with their
