@@ -113,7 +113,23 @@ func (s *txnStage) Assigned(_ context.Context, parts []kafka.TopicPartition) ([]
 	if err != nil {
 		return nil, err
 	}
-	return s.state.restore(committed, time.Now())
+	start, err := s.state.restore(committed, time.Now())
+	if err == nil {
+		s.logger.Debug("restored", "from", offsetList(start))
+	}
+	return start, err
+}
+
+// offsetList renders partitions' offsets for a log line: "3@1200 4@990".
+func offsetList(parts []kafka.TopicPartition) string {
+	var b []byte
+	for i, tp := range parts {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = fmt.Appendf(b, "%d@%d", tp.Partition, tp.Offset)
+	}
+	return string(b)
 }
 
 func (s *txnStage) committedOffsets(parts []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
@@ -188,7 +204,7 @@ func (s *txnStage) commit(ctx context.Context) error {
 		return err
 	}
 	now := time.Now()
-	s.logger.Debug("committed", "records", records, "offsets", len(offsets), "took", now.Sub(began))
+	s.logger.Debug("committed", "records", records, "offsets", offsetList(offsets), "took", now.Sub(began))
 	s.state.committed(records, now)
 	s.ready.transactions.Met()
 	s.ready.kafka.Answered()

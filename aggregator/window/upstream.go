@@ -156,9 +156,13 @@ func (p *Partition) Mark(progress []Progress, sourceCount int, offset int64) {
 // copied: a raw backlog not yet copied holds the window open). It reports
 // whether anything closed. atEnd is asked only about idle sources that hold
 // an open window back, so a partition whose sources are all busy costs no
-// question. Without Config.Upstream it does nothing: see CloseIdle.
+// question. Nothing closes while the partition replays the records below
+// its checkpoint. Without Config.Upstream it does nothing: see CloseIdle.
 func (p *Partition) CloseQuiet(now time.Time, atEnd func(source int32, offset int64) bool) bool {
-	if p.upstream == nil || len(p.open) == 0 || len(p.upstream.states) == 0 {
+	if p.upstream == nil || len(p.open) == 0 || len(p.upstream.states) == 0 || p.next < p.replayUntil {
+		// While replaying, the open windows are still being rebuilt: the
+		// sources' state is that of the checkpoint, and a window it lets
+		// close would miss the records replayed after the close.
 		return false
 	}
 	oldest := p.open[0].end

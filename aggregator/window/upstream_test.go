@@ -228,3 +228,31 @@ func TestUpstreamCheckpointRestore(t *testing.T) {
 		t.Fatalf("closed %v", got)
 	}
 }
+
+// A partition restored with idle sources, after the end of a window it had
+// open, rebuilds that window from every replayed record before the window
+// may close by wall clock.
+func TestUpstreamCloseQuietWaitsForTheReplay(t *testing.T) {
+	live := newUpstreamFeed(t)
+	live.marker(1, active(0, 100))
+	live.record(0, 100, NoTime, "a")  // offset 1
+	live.record(0, 200, ms(100), "b") // offset 2
+	live.marker(1, idle(0, 200, 3))   // offset 3: the only source idle
+	cp := live.p.Checkpoint(4)        // committed with [0, 2000) open
+	p := Restore(upstreamCfg, cp, t0) // restarted after the window's end
+	later := t0.Add(10 * time.Second)
+	atEnd := func(int32, int64) bool { return true }
+	p.Add(Record{ISIN: samsung, EventTime: ms(100), Offset: 1, Value: []byte("a"), Source: 0, Stamp: NoTime}, later)
+	if p.CloseQuiet(later, atEnd) {
+		t.Fatal("closed a window while still replaying its records")
+	}
+	p.Add(Record{ISIN: samsung, EventTime: ms(200), Offset: 2, Value: []byte("b"), Source: 0, Stamp: ms(100)}, later)
+	p.Mark(nil, 1, 3)
+	if !p.CloseQuiet(later, atEnd) {
+		t.Fatal("did not close the window once the replay was done")
+	}
+	closed := p.TakeClosed()
+	if len(closed) != 1 || closed[0].Entries[0].Count != 2 || string(closed[0].Entries[0].Value) != "b" {
+		t.Fatalf("window emitted as %+v, want b with both trades", closed)
+	}
+}
