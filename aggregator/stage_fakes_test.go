@@ -135,7 +135,7 @@ func newStageHarness(t *testing.T) *stageHarness {
 		t.Fatal(err)
 	}
 	c := consumetest.New(cfg.Input.Group)
-	h := &stageHarness{t: t, cfg: cfg, consumer: c, producer: &fakeProducer{consumer: c}, metrics: newMetrics(), logs: &testkit.SyncBuffer{}}
+	h := &stageHarness{t: t, cfg: cfg, consumer: c, producer: &fakeProducer{consumer: c}, metrics: newMetrics(cfg.Window.Size), logs: &testkit.SyncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("stage logs:\n%s", h.logs.String())
