@@ -146,7 +146,7 @@ func newStageHarness(t *testing.T) *stageHarness {
 
 func (h *stageHarness) txnStage(name, topic string, state stageState) txnStage {
 	logger := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("stage", name)
-	return txnStage{name: name, cfg: h.cfg, topic: topic, logger: logger, consumer: h.consumer, state: state, ready: &readiness{},
+	return txnStage{name: name, cfg: h.cfg, topic: topic, logger: logger, consumer: h.consumer, state: state, ready: newConditions(h.cfg, logger),
 		txn: &transactor{producer: h.producer, consumer: h.consumer, logger: logger, metrics: h.metrics, queueFullLimit: time.Second}}
 }
 
