@@ -94,14 +94,16 @@ func TestProduceToKafka(t *testing.T) {
 }
 
 // Unkeyed records carry no key and spread over the partitions: one ISIN's
-// trades land on several of them.
+// trades land on several of them. librdkafka's partitioner keeps unkeyed
+// records on one partition for sticky.partitioning.linger.ms (10 ms) at a
+// time, so the trades are paced over a second, as a live feed would be.
 func TestProduceUnkeyed(t *testing.T) {
 	brokers := startCluster(t)
 	producer := newTestProducer(t, brokers)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	const n = 2_000
-	if _, err := Produce(ctx, producer, "trades", Options{Seed: 3, Count: n, Instruments: 20, Unkeyed: true}); err != nil {
+	if _, err := Produce(ctx, producer, "trades", Options{Seed: 3, Count: n, Instruments: 20, Rate: n, Unkeyed: true}); err != nil {
 		t.Fatal(err)
 	}
 	partitionsOf := map[string]map[int32]bool{}
