@@ -19,8 +19,9 @@ type Config struct {
 	// sasl.*, ssl.*, tuning); the reading mode (read_committed, no commits,
 	// partition EOF) cannot be overridden.
 	Properties map[string]string
-	// InputTopic is the topic the aggregator's window stage reads: the raw
-	// topic, or <raw>-by-isin when repartitioning is on.
+	// InputTopic is the aggregator's input.topic. With
+	// Settings.Repartition it is the raw topic, and the window stage reads
+	// RepartitionTopic(InputTopic).
 	InputTopic string
 	// OutputTopic is the aggregator's output topic.
 	OutputTopic string
@@ -69,8 +70,9 @@ var Command = cli.Command{
 	Summary: `verify audits the aggregator: it reads the input and output topics from the beginning to their
 current end (read_committed, no consumer group commits), recomputes the output the contract
 prescribes, and reports duplicates, gaps, mismatches and unexpected records; with --redis it also
-checks the sink's snapshot. Trades are validated with the aggregator's own parser
-(aggregator/trade); the windowing is modelled independently of its engine.`,
+checks the sink's snapshot; with --repartition it also reads <input>-by-isin and checks the copy of
+every raw record into it. Trades are validated with the aggregator's own parser (aggregator/trade);
+the windowing is modelled independently of its engine.`,
 	Footer: "Exit codes: 0 no violation, 1 violations found, 2 bad flags or the brokers (or Redis) could not\nbe read.",
 }
 
@@ -83,7 +85,7 @@ func ParseArgs(args []string, getenv func(string) string) (Config, error) {
 	fs := pflag.NewFlagSet("verify", pflag.ContinueOnError)
 	fs.StringVar(&cfg.Brokers, "brokers", "localhost:9092", "Kafka bootstrap brokers, comma-separated host:port")
 	properties := fs.StringArray("property", nil, "librdkafka property k=v, repeatable (security.protocol, sasl.*, ssl.*)")
-	fs.StringVar(&cfg.InputTopic, "input", "trades", "topic the aggregator windows: the raw topic, or <raw>-by-isin with input.repartition")
+	fs.StringVar(&cfg.InputTopic, "input", "trades", "input.topic of the aggregator")
 	fs.StringVar(&cfg.OutputTopic, "output", "trades-2s", "the aggregator's output topic")
 	fs.DurationVar(&s.WindowSize, "window-size", s.WindowSize, "window.size of the aggregator")
 	fs.DurationVar(&s.Grace, "grace", s.Grace, "window.grace of the aggregator")
@@ -91,6 +93,8 @@ func ParseArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&s.ISINField, "isin-field", s.ISINField, "input.isin_field of the aggregator")
 	fs.StringVar(&s.TimeField, "time-field", s.TimeField, "input.time_field of the aggregator (empty: the record timestamp)")
 	fs.DurationVar(&s.MaxFuture, "max-future", s.MaxFuture, "input.max_future of the aggregator")
+	fs.BoolVar(&s.Repartition, "repartition", s.Repartition,
+		"input.repartition of the aggregator: read --input and its copy <input>-by-isin too, and audit the copy")
 	fs.DurationVar(&s.LiveLag, "live-lag", s.LiveLag,
 		"live model: how long after its record timestamp a record may have reached the aggregator")
 	fs.StringVar(&cfg.Compacted, "compacted", "auto",
@@ -139,6 +143,8 @@ func (c Config) Validate() error {
 		return usageError("output", "must not be empty")
 	case c.InputTopic == c.OutputTopic:
 		return usageError("output", "must differ from --input")
+	case c.Settings.Repartition && c.OutputTopic == RepartitionTopic(c.InputTopic):
+		return usageError("output", "must differ from the repartition topic %s", RepartitionTopic(c.InputTopic))
 	case c.Compacted != "auto" && c.Compacted != "true" && c.Compacted != "false":
 		return usageError("compacted", "%q: want auto, true or false", c.Compacted)
 	case c.Settle < 0:

@@ -99,21 +99,49 @@ func (d *declarations) seal() {
 // closes that happened before the record at offset. quiet says whether that
 // record's timestamp shows the quiet period a wall-clock close needs; a close
 // it does not explain is counted (the record may have reached the broker late,
-// through an outage, or the window closed too early).
+// through an outage, or the window closed too early). With
+// Settings.Repartition the sources' progress read so far explains a close
+// instead (sources.letClose).
 func (v *Verifier) closeDeclared(p *partition, offset int64, quiet bool) {
 	list := v.declared.byPartition[p.id]
 	for p.nextDeclared < len(list) && list[p.nextDeclared].at <= offset {
 		c := list[p.nextDeclared]
 		p.nextDeclared++
+		if v.settings.Repartition {
+			quiet = p.sources.letClose(c.through, v.grace)
+		}
 		if !quiet {
-			v.report.Windows.WallClockUnexplained++
-			if v.declared.unexplained == nil {
-				v.declared.unexplained = &unexplainedClose{partition: p.id, at: c.at}
-			}
+			v.unexplainedClose(p, c)
 		}
 		w := &p.liveWindows
 		w.closedThrough = max(w.closedThrough, c.through)
 		v.closeThrough(p, w, c.through, noTime, false)
+	}
+}
+
+func (v *Verifier) unexplainedClose(p *partition, c declaredClose) {
+	v.report.Windows.WallClockUnexplained++
+	if v.declared.unexplained == nil {
+		v.declared.unexplained = &unexplainedClose{partition: p.id, at: c.at}
+	}
+}
+
+// judgeLastDeclared judges, with Settings.Repartition, the declared
+// wall-clock closes after the last record read of their partition (the
+// usual place: after the markers that announced the sources idle). Closes
+// beyond what was read (the input grew) are not judged.
+func (v *Verifier) judgeLastDeclared() {
+	if !v.usesDeclarations() {
+		return
+	}
+	v.declared.seal()
+	for _, p := range v.partitions {
+		list := v.declared.byPartition[p.id]
+		for ; p.nextDeclared < len(list) && list[p.nextDeclared].at <= p.readThrough; p.nextDeclared++ {
+			if c := list[p.nextDeclared]; !p.sources.letClose(c.through, v.grace) {
+				v.unexplainedClose(p, c)
+			}
+		}
 	}
 }
 
@@ -153,11 +181,17 @@ func (v *Verifier) closedAtProblem(r OutputRecord, start int64) string {
 func (v *Verifier) declarationNotes() []string {
 	d := &v.declared
 	var notes []string
-	if d.with > 0 && d.without > 0 {
+	if v.settings.Repartition && d.without > 0 {
+		notes = append(notes, fmt.Sprintf("%d output records lack the closing headers (closed-by, closed-at-offset, source-partition): "+
+			"with --repartition, wall-clock closes are not estimated; the live model closes windows only at the end of the input", d.without))
+	} else if d.with > 0 && d.without > 0 {
 		notes = append(notes, fmt.Sprintf("%d output records have closing headers (closed-by, closed-at-offset, source-partition) and %d do not: "+
 			"wall-clock closes are estimated from record timestamps for all of them", d.with, d.without))
 	}
-	if u := d.unexplained; u != nil {
+	if u := d.unexplained; u != nil && v.settings.Repartition {
+		notes = append(notes, fmt.Sprintf("%d wall-clock closes the output declares are not explained by the progress markers (the first at input partition %d offset %d): "+
+			"a raw partition had neither passed the window nor been announced idle there. Windows closed too early", v.report.Windows.WallClockUnexplained, u.partition, u.at))
+	} else if u != nil {
 		notes = append(notes, fmt.Sprintf("%d wall-clock closes the output declares are not explained by record timestamps (the first before input partition %d offset %d): "+
 			"the records after them were stamped less than the idle timeout after the ones before. Expected after a broker or producer outage "+
 			"(records stamped before it arrive after it); otherwise windows closed too early", v.report.Windows.WallClockUnexplained, u.partition, u.at))

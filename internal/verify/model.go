@@ -26,6 +26,10 @@
 // window); an (ISIN, window) is a gap only when both models expect it, and an
 // extra only when neither does.
 //
+// With Settings.Repartition the models read the repartition topic instead,
+// where windows close on the progress of every raw partition (upstream.go),
+// and the copy into it is audited against the raw topic (copyaudit.go).
+//
 // Memory stays proportional to the output, not the input: per partition the
 // models keep only the open windows' current latest trade (a hash of its value,
 // never the bytes), and each expected record is kept as a digest until the
@@ -36,6 +40,8 @@ import (
 	"hash/maphash"
 	"math"
 	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"tickcompact/aggregator/trade"
 	"tickcompact/internal/isin"
@@ -138,6 +144,9 @@ type partition struct {
 	liveWindows      windows
 	// nextDeclared indexes the next declared wall-clock close to apply.
 	nextDeclared int
+	// sources are the raw partitions feeding a partition of the
+	// repartition topic (Settings.Repartition).
+	sources sources
 	// readThrough is the offset after the last record read.
 	readThrough int64
 }
@@ -155,15 +164,25 @@ type validRecord struct {
 	timestamp int64 // the Kafka record timestamp
 	offset    int64
 	hash      uint64
+	// stamp is a copied trade's raw-watermark (Settings.Repartition), or
+	// noTime: the trade is late when its window's end plus grace is at or
+	// before it.
+	stamp int64
 }
 
-// InputRecord is one record of the input topic.
+// InputRecord is one record of the input topic, or with Settings.Repartition
+// of the raw or the repartition topic.
 type InputRecord struct {
 	Partition int32
 	Offset    int64
 	// Timestamp is the Kafka record timestamp, epoch milliseconds.
 	Timestamp int64
 	Value     []byte
+	// Key and Headers are read from the repartition topic only: a copied
+	// trade is keyed by its ISIN and carries its raw position and stamp, a
+	// progress marker has no key (package aggregator/progress).
+	Key     []byte
+	Headers []kafka.Header
 }
 
 // OutputRecord is one record of the output topic.
@@ -210,6 +229,9 @@ type Verifier struct {
 	// output, for telling compaction from gaps.
 	latestOutput []int64
 
+	// copies is the copy audit (Settings.Repartition), nil otherwise.
+	copies *copyAudit
+
 	inputDone bool
 	settling  bool
 	inputGrew bool
@@ -238,6 +260,10 @@ func New(settings Settings) (*Verifier, error) {
 		watermarkClosedAt: map[sourceWindow]int64{},
 	}
 	v.report.init()
+	if settings.Repartition {
+		v.copies = &copyAudit{}
+		v.report.Repartition = newRepartitionReport()
+	}
 	v.gapsSeen.limit = settings.Examples
 	return v, nil
 }
@@ -274,38 +300,58 @@ func (v *Verifier) intern(raw [isin.Length]byte) isinID {
 	return id
 }
 
-// Input feeds one input record. Records of a partition must come in offset
-// order; partitions may interleave.
-func (v *Verifier) Input(r InputRecord) {
-	in := &v.report.Input
-	in.Records++
+// parse validates a trade with the aggregator's parser.
+func (v *Verifier) parse(r InputRecord) ([isin.Length]byte, int64, *trade.Rejection) {
 	now := v.settings.Now
 	if v.settings.TimeField != "" {
 		// The wall clock the aggregator compared the event time with is
 		// unknown; the record's own timestamp is the closest stand-in.
 		now = time.UnixMilli(r.Timestamp)
 	}
+	return v.parser.Parse(r.Value, r.Timestamp, now)
+}
+
+// hash is what values are compared by.
+func (v *Verifier) hash(value []byte) uint64 { return maphash.Bytes(v.seed, value) }
+
+// own notes that ISIN id was read in input partition p, counting the ISINs
+// found in more than one.
+func (v *Verifier) own(id isinID, p int32) {
+	switch owner := v.owner[id]; {
+	case owner < 0:
+		v.owner[id] = p
+	case owner != p:
+		v.owner[id] = math.MaxInt32 // counted once
+		v.split++
+	}
+}
+
+// Input feeds one input record: of the input topic, or with
+// Settings.Repartition of the repartition topic, after every record of the
+// raw topic (Raw). Records of a partition must come in offset order;
+// partitions may interleave.
+func (v *Verifier) Input(r InputRecord) {
+	if v.settings.Repartition {
+		v.inputCopy(r)
+		return
+	}
+	in := &v.report.Input
+	in.Records++
 	p := v.partition(r.Partition)
 	p.readThrough = r.Offset + 1
-	raw, eventTime, rej := v.parser.Parse(r.Value, r.Timestamp, now)
+	raw, eventTime, rej := v.parse(r)
 	if rej != nil {
 		in.Rejected[string(rej.Reason)]++
 		return
 	}
 	in.Valid++
 	id := v.intern(raw)
-	switch owner := v.owner[id]; {
-	case owner < 0:
-		v.owner[id] = r.Partition
-	case owner != r.Partition:
-		v.owner[id] = math.MaxInt32 // counted once
-		v.split++
-	}
+	v.own(id, r.Partition)
 	if p.clock != noTime && eventTime > p.clock+v.settings.MaxFuture.Milliseconds() {
 		in.FutureAmbiguous++
 	}
 	rec := validRecord{isin: id, eventTime: eventTime, timestamp: r.Timestamp, offset: r.Offset,
-		hash: maphash.Bytes(v.seed, r.Value)}
+		hash: v.hash(r.Value), stamp: noTime}
 
 	// The live model: the wall-clock closes the output declares before this
 	// record, or, without declarations, had the partition been quiet for the
@@ -340,12 +386,9 @@ func (v *Verifier) seemsQuiet(p *partition, timestamp int64) (bool, int64) {
 // add closes what the watermark closed, then files r in its window or counts
 // it late.
 func (v *Verifier) add(p *partition, w *windows, r validRecord, through int64) {
-	if through > w.closedThrough {
-		w.closedThrough = through
-		v.closeThrough(p, w, through, r.offset+1, false)
-	}
+	v.advance(p, w, through, r.offset+1)
 	start := v.windowStart(r.eventTime)
-	if start+v.size <= w.closedThrough {
+	if end := start + v.size; end <= w.closedThrough || (r.stamp != noTime && end+v.grace <= r.stamp) {
 		w.late++
 		return
 	}
@@ -356,6 +399,15 @@ func (v *Verifier) add(p *partition, w *windows, r validRecord, through int64) {
 		c.eventTime, c.offset, c.hash = r.eventTime, r.offset, r.hash
 	}
 	ow.latest[r.isin] = c
+}
+
+// advance closes in w the windows ending at or before through, which the
+// watermark passed with the record before offset at.
+func (v *Verifier) advance(p *partition, w *windows, through, at int64) {
+	if through > w.closedThrough {
+		w.closedThrough = through
+		v.closeThrough(p, w, through, at, false)
+	}
 }
 
 // window returns the open window starting at start, creating it in order.
@@ -424,6 +476,10 @@ func (v *Verifier) EndInput() {
 		return
 	}
 	v.inputDone = true
+	if v.settings.Repartition {
+		v.endCopies()
+		v.judgeLastDeclared()
+	}
 	for _, p := range v.partitions {
 		v.closeThrough(p, &p.watermarkWindows, math.MaxInt64, noTime, true)
 		v.closeThrough(p, &p.liveWindows, math.MaxInt64, noTime, false)
@@ -432,6 +488,9 @@ func (v *Verifier) EndInput() {
 	}
 	v.report.Input.Partitions = len(v.partitions)
 	v.report.Input.SplitISINs = v.split
+	if rs := v.report.Repartition; rs != nil {
+		rs.Late.Watermark, rs.Late.Live = v.report.Input.Late.Watermark, v.report.Input.Late.Live
+	}
 }
 
 // expect records that model m expects d for k.

@@ -91,6 +91,17 @@ func openTopic(cm *kafka.ConfigMap, topic string, timeout time.Duration) (*topic
 	return r, nil
 }
 
+// ends returns the end offset of every partition at the last snapshot.
+func (r *topicReader) ends() map[int32]int64 {
+	ends := map[int32]int64{}
+	for p, ok := range r.exists {
+		if ok {
+			ends[int32(p)] = r.end[p]
+		}
+	}
+	return ends
+}
+
 func (r *topicReader) partitions() int {
 	n := 0
 	for _, ok := range r.exists {
@@ -232,10 +243,17 @@ func outputCompacted(ctx context.Context, r *topicReader) (bool, error) {
 	return false, errors.New("cleanup.policy not reported")
 }
 
-// inputRecord and outputRecord convert consumed messages.
+// inputRecord, copyRecord and outputRecord convert consumed messages: of the
+// input or raw topic, of the repartition topic, of the output topic.
 func inputRecord(m *kafka.Message) InputRecord {
 	return InputRecord{Partition: m.TopicPartition.Partition, Offset: int64(m.TopicPartition.Offset),
 		Timestamp: m.Timestamp.UnixMilli(), Value: m.Value}
+}
+
+func copyRecord(m *kafka.Message) InputRecord {
+	r := inputRecord(m)
+	r.Key, r.Headers = m.Key, m.Headers
+	return r
 }
 
 func outputRecord(m *kafka.Message) OutputRecord {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 
 	"tickcompact/aggregator/trade"
@@ -18,6 +19,15 @@ const (
 	KindExtra     = "extra"
 	KindMalformed = "malformed"
 	KindRedis     = "redis"
+	// The copy audit's (--repartition); see the ViolationReport fields of
+	// the same names.
+	KindCopyMissing   = "copy-missing"
+	KindCopyDuplicate = "copy-duplicate"
+	KindCopyMismatch  = "copy-mismatch"
+	KindCopyStamp     = "copy-stamp"
+	KindCopyInvalid   = "copy-invalid"
+	KindCopyOrder     = "copy-order"
+	KindMarker        = "marker"
 )
 
 // Report is the outcome of a verification, printed as text or as one JSON
@@ -30,6 +40,9 @@ type Report struct {
 	Output     OutputReport    `json:"output"`
 	Windows    WindowReport    `json:"windows"`
 	Violations ViolationReport `json:"violations"`
+	// Repartition is present with --repartition: the raw topic and the
+	// copy into the repartition topic, which Input describes.
+	Repartition *RepartitionReport `json:"repartition,omitempty"`
 	// Redis is present when the snapshot was checked.
 	Redis *RedisReport `json:"redis,omitempty"`
 	// Examples lists up to Settings.Examples findings of each kind.
@@ -70,6 +83,48 @@ type InputReport struct {
 	// SplitISINs counts ISINs found in more than one input partition: the
 	// input is not keyed by ISIN, and duplicates are to be expected.
 	SplitISINs int64 `json:"split_isins"`
+}
+
+// RepartitionReport describes the raw topic and its copy into the
+// repartition topic (informational; the copy audit's violations are in
+// ViolationReport).
+type RepartitionReport struct {
+	// RawTopic is the raw topic (--input); Topic the repartition topic.
+	RawTopic      string `json:"raw_topic"`
+	Topic         string `json:"topic"`
+	RawPartitions int    `json:"raw_partitions"`
+	RawRecords    int64  `json:"raw_records"`
+	RawValid      int64  `json:"raw_valid"`
+	// RawRejected counts the invalid raw records by DLQ reason.
+	RawRejected map[string]int64 `json:"raw_rejected"`
+	// Copied counts the valid raw records whose copy was read.
+	Copied int64 `json:"copied"`
+	// NotCopiedYet counts the valid raw records with no copy beyond what the
+	// repartition stage had copied when the topics were read (its lag).
+	NotCopiedYet int64 `json:"not_copied_yet"`
+	// Markers counts the progress markers read.
+	Markers int64 `json:"markers"`
+	// Late counts the trades lost to lateness, out of RawValid.
+	Late RawLateReport `json:"late"`
+}
+
+// RawLateReport counts the valid raw trades lost to lateness.
+type RawLateReport struct {
+	// OwnPartition counts those late in their own raw partition's order: as
+	// many as a topic keyed by ISIN would lose, the least any interleaving
+	// of the raw partitions allows.
+	OwnPartition int64 `json:"own_partition"`
+	// Watermark and Live count those each model finds late (the input's).
+	Watermark int64 `json:"watermark_model"`
+	Live      int64 `json:"live_model"`
+}
+
+func newRepartitionReport() *RepartitionReport {
+	r := &RepartitionReport{RawRejected: map[string]int64{}}
+	for _, reason := range trade.Reasons {
+		r.RawRejected[string(reason)] = 0
+	}
+	return r
 }
 
 // LateReport counts the valid records each model finds late.
@@ -143,6 +198,38 @@ type ViolationReport struct {
 	Malformed int64 `json:"malformed"`
 	// Redis counts the snapshot violations (see RedisReport).
 	Redis int64 `json:"redis"`
+
+	// The copy audit (--repartition): the repartition topic against the raw
+	// topic. CopyMissing counts valid raw records with no copy, below the
+	// offset that every partition of the repartition topic says their raw
+	// partition was copied through (by a marker, or a later copy).
+	CopyMissing int64 `json:"copy_missing"`
+	// CopyDuplicates counts copies of a raw record already copied.
+	CopyDuplicates int64 `json:"copy_duplicates"`
+	// CopyMismatches counts copies whose value bytes, key (the ISIN) or
+	// timestamp differ from their raw record's.
+	CopyMismatches int64 `json:"copy_mismatches"`
+	// CopyStamps counts copies whose raw-watermark header is not the
+	// greatest event time of the valid records before theirs in their raw
+	// partition (absent when there are none).
+	CopyStamps int64 `json:"copy_stamps"`
+	// CopyInvalid counts records of the repartition topic that copy no
+	// valid raw record: an invalid one (the DLQ's), an offset without a
+	// record, or no readable raw-partition and raw-offset headers.
+	CopyInvalid int64 `json:"copy_invalid"`
+	// CopyOrder counts copies that follow, in their partition of the
+	// repartition topic, a copy of a later record of their raw partition.
+	CopyOrder int64 `json:"copy_order"`
+	// Markers counts progress markers that cannot be read, announce more raw
+	// partitions than there are or an offset beyond a raw partition's end, or
+	// whose watermark for a raw partition is not the greatest event time of
+	// its valid records below the marker's offset.
+	Markers int64 `json:"markers"`
+}
+
+// copies is the copy audit's share of the total.
+func (v ViolationReport) copies() int64 {
+	return v.CopyMissing + v.CopyDuplicates + v.CopyMismatches + v.CopyStamps + v.CopyInvalid + v.CopyOrder + v.Markers
 }
 
 // MismatchCount counts mismatched records by the part that differs.
@@ -206,7 +293,7 @@ func (r *Report) total() {
 	if r.Redis != nil {
 		v.Redis = r.Redis.violations()
 	}
-	v.Total = v.Duplicates + v.Gaps + v.Mismatches + v.Extras + v.Malformed + v.Redis
+	v.Total = v.Duplicates + v.Gaps + v.Mismatches + v.Extras + v.Malformed + v.Redis + v.copies()
 	r.OK = v.Total == 0
 }
 
@@ -233,6 +320,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	in := r.Input
 	fmt.Fprintf(&b, "  input    %d records in %d partitions: %d valid, %d rejected%s; late %d (watermark model), %d (live model)\n",
 		in.Records, in.Partitions, in.Valid, in.Records-in.Valid, reasons(in.Rejected), in.Late.Watermark, in.Late.Live)
+	if rs := r.Repartition; rs != nil {
+		fmt.Fprintf(&b, "  raw      %s: %d records in %d partitions: %d valid, %d rejected%s; %d copied, %d not copied yet; %d progress markers\n",
+			rs.RawTopic, rs.RawRecords, rs.RawPartitions, rs.RawValid, rs.RawRecords-rs.RawValid, reasons(rs.RawRejected), rs.Copied, rs.NotCopiedYet, rs.Markers)
+		fmt.Fprintf(&b, "  lateness %s (watermark model), %s (live model) of %d valid raw trades; %d late in their own raw partition's order\n",
+			share(rs.Late.Watermark, rs.RawValid), share(rs.Late.Live, rs.RawValid), rs.RawValid, rs.Late.OwnPartition)
+	}
 	out := r.Output
 	fmt.Fprintf(&b, "  output   %d records in %d partitions", out.Records, out.Partitions)
 	if out.AfterSettle > 0 || out.Unverifiable > 0 {
@@ -255,6 +348,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.Redis != nil {
 		fmt.Fprintf(&b, ", redis %d", v.Redis)
 	}
+	if r.Repartition != nil {
+		fmt.Fprintf(&b, "; copies: missing %d, duplicates %d, mismatches %d, stamps %d, invalid %d, order %d, markers %d",
+			v.CopyMissing, v.CopyDuplicates, v.CopyMismatches, v.CopyStamps, v.CopyInvalid, v.CopyOrder, v.Markers)
+	}
 	b.WriteString("\n")
 	if rs := r.Redis; rs != nil {
 		fmt.Fprintf(&b, "  redis    %s: %d fields, %d expected, %d match; missing %d, value %d, window-end %d, stale %d, unexpected %d, ahead %d\n",
@@ -275,6 +372,14 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// share formats n of total with its percentage.
+func share(n, total int64) string {
+	if total == 0 {
+		return strconv.FormatInt(n, 10)
+	}
+	return fmt.Sprintf("%d (%.2f %%)", n, 100*float64(n)/float64(total))
 }
 
 func reasons(rejected map[string]int64) string {

@@ -45,7 +45,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 		return nil, err
 	}
 	defer out.close()
-	in, err := open(cfg.InputTopic)
+	// The topic the window stage reads; with repartitioning, the raw topic
+	// is read too, for the copy audit.
+	inputTopic, convert := cfg.InputTopic, inputRecord
+	var raw *topicReader
+	if settings.Repartition {
+		inputTopic, convert = RepartitionTopic(cfg.InputTopic), copyRecord
+		if raw, err = open(cfg.InputTopic); err != nil {
+			return nil, err
+		}
+		defer raw.close()
+	}
+	in, err := open(inputTopic)
 	if err != nil {
 		return nil, err
 	}
@@ -63,16 +74,25 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	}
 
 	// The output's end first: every output record below it was made from
-	// input committed before it, hence below the input's end read next.
+	// input committed before it, hence below the input's end read next; so
+	// is every copy below that from raw records below the raw topic's end.
 	if _, err := out.snapshot(); err != nil {
 		return nil, err
 	}
 	if _, err := in.snapshot(); err != nil {
 		return nil, err
 	}
+	if raw != nil {
+		if _, err := raw.snapshot(); err != nil {
+			return nil, err
+		}
+	}
 	v, err := New(settings)
 	if err != nil {
 		return nil, err
+	}
+	if raw != nil {
+		v.Topics(cfg.InputTopic, raw.ends(), len(in.exists))
 	}
 	// A first pass over the output reads where its windows closed (Declare).
 	if err := out.assign(); err != nil {
@@ -82,6 +102,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 		return nil, err
 	}
 	out.rewind()
+	if raw != nil {
+		if err := raw.assign(); err != nil {
+			return nil, err
+		}
+		if err := raw.read(ctx, func(m *kafka.Message) { v.Raw(inputRecord(m)) }); err != nil {
+			return nil, err
+		}
+		if err := raw.consumer.Unassign(); err != nil {
+			return nil, fmt.Errorf("verify: %w: unassigning %s: %v", ErrKafka, cfg.InputTopic, err)
+		}
+	}
 	// Both fetch at once: the output is prefetched while the input is read.
 	if err := in.assign(); err != nil {
 		return nil, err
@@ -89,7 +120,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	if err := out.assign(); err != nil {
 		return nil, err
 	}
-	if err := in.read(ctx, func(m *kafka.Message) { v.Input(inputRecord(m)) }); err != nil {
+	if err := in.read(ctx, func(m *kafka.Message) { v.Input(convert(m)) }); err != nil {
 		return nil, err
 	}
 	if err := in.consumer.Unassign(); err != nil { // frees its prefetched records
@@ -115,7 +146,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 			return nil, err
 		}
 		if grew {
-			notes = append(notes, fmt.Sprintf("%s grew while settling: output records that match nothing in the second pass are counted as unverifiable", cfg.InputTopic))
+			notes = append(notes, fmt.Sprintf("%s grew while settling: output records that match nothing in the second pass are counted as unverifiable", inputTopic))
 		}
 		v.Settling(grew)
 		if err := out.assign(); err != nil {
@@ -135,7 +166,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	}
 
 	rep := v.Report()
-	rep.Input.Topic, rep.Input.Partitions = cfg.InputTopic, in.partitions()
+	rep.Input.Topic, rep.Input.Partitions = inputTopic, in.partitions()
 	rep.Output.Topic, rep.Output.Partitions = cfg.OutputTopic, out.partitions()
 	rep.Settings = SettingsReport{
 		WindowSize: settings.WindowSize.String(), Grace: settings.Grace.String(), IdleTimeout: settings.IdleTimeout.String(),
@@ -163,9 +194,12 @@ func (r *Report) notes(s Settings) []string {
 		notes = append(notes, fmt.Sprintf("%d valid records jump more than %v ahead of their partition's earlier timestamps: "+
 			"a live aggregator may have rejected them as future-time", r.Input.FutureAmbiguous, s.MaxFuture))
 	}
-	if r.Input.SplitISINs > 0 {
+	if r.Input.SplitISINs > 0 && s.Repartition {
+		notes = append(notes, fmt.Sprintf("%d ISINs occur in more than one partition of %s: its copies are not partitioned by ISIN, "+
+			"and duplicates are to be expected", r.Input.SplitISINs, r.Input.Topic))
+	} else if r.Input.SplitISINs > 0 {
 		notes = append(notes, fmt.Sprintf("%d ISINs occur in more than one input partition: the input is not keyed by ISIN "+
-			"(with input.repartition, verify <input>-by-isin)", r.Input.SplitISINs))
+			"(with input.repartition, pass --repartition)", r.Input.SplitISINs))
 	}
 	return notes
 }

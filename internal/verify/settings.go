@@ -47,6 +47,12 @@ type Settings struct {
 	Compacted bool
 	// Examples caps the examples listed per kind of finding.
 	Examples int
+	// Repartition is input.repartition: the input topic is the raw topic,
+	// which the aggregator re-keys by ISIN through RepartitionTopic(input)
+	// before windowing it. The models then read the repartition topic (its
+	// progress markers and copied trades' stamps; see upstream.go), and the
+	// copy into it is audited against the raw topic (see copyaudit.go).
+	Repartition bool
 }
 
 // DefaultSettings are the aggregator's defaults.
