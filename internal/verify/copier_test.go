@@ -3,10 +3,12 @@ package verify
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"tickcompact/aggregator/progress"
+	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
 )
 
@@ -51,6 +53,10 @@ func newCopier(t *testing.T, trades []tradeRec, rawPartitions, n int) *copier {
 	return c
 }
 
+// copierParser tells the valid raw records, which are copied, from the
+// others, which the DLQ takes.
+var copierParser = trade.NewParser(trade.Fields{ISIN: "isin", MaxFuture: time.Minute})
+
 // chunk is part of a transaction: the next n records of raw partition raw.
 type chunk struct{ raw, n int }
 
@@ -67,7 +73,8 @@ func (c *copier) txn(chunks ...chunk) {
 			}
 			c.next[ch.raw]++
 			tr := c.raw[ch.raw][i]
-			if tr.raw != "" {
+			id, _, rej := copierParser.Parse(tr.value(), tr.timestamp, time.Now())
+			if rej != nil {
 				continue
 			}
 			headers := []kafka.Header{
@@ -78,7 +85,7 @@ func (c *copier) txn(chunks ...chunk) {
 				headers = append(headers, kafka.Header{Key: progress.HeaderRawWatermark, Value: []byte(strconv.FormatInt(w, 10))})
 			}
 			c.watermark[ch.raw] = max(c.watermark[ch.raw], tr.timestamp)
-			c.append(c.partitionOf(tr.isin), InputRecord{Key: []byte(tr.isin), Value: tr.value(), Timestamp: tr.timestamp, Headers: headers})
+			c.append(c.partitionOf(string(id[:])), InputRecord{Key: id[:], Value: tr.value(), Timestamp: tr.timestamp, Headers: headers})
 		}
 		changed = append(changed, window.Progress{Source: int32(ch.raw), Offset: int64(c.next[ch.raw]), Watermark: c.watermark[ch.raw]})
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,13 @@ func TestVerifyMillionRecords(t *testing.T) {
 	}
 	t.Logf("set-up: %d input records, %d output records, %d late, in %v", n, len(outs), late, time.Since(began))
 
+	measure(t, []string{"--brokers=" + k.Brokers, "--input=" + input, "--output=" + output})
+}
+
+// measure runs the verify binary with args, once per variant of extra flags
+// (MillionEnv+"_ARGS"), or twice, and logs its wall time, peak RSS and report.
+func measure(t *testing.T, args []string) {
+	t.Helper()
 	variants := [][]string{nil}
 	if extra := os.Getenv(MillionEnv + "_ARGS"); extra != "" {
 		// Variants of extra flags to compare (tuning): "--a=1 --b=2;--c=3".
@@ -80,7 +88,7 @@ func TestVerifyMillionRecords(t *testing.T) {
 	}
 	for run, extra := range variants {
 		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(testkit.Binary(t, "verify"), append([]string{"--brokers=" + k.Brokers, "--input=" + input, "--output=" + output}, extra...)...)
+		cmd := exec.Command(testkit.Binary(t, "verify"), append(slices.Clone(args), extra...)...)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		began := time.Now()
 		if err := cmd.Start(); err != nil {
@@ -115,4 +123,80 @@ func TestVerifyMillionRecords(t *testing.T) {
 			hwm, cmd.ProcessState.UserTime().Round(time.Millisecond),
 			cmd.ProcessState.SystemTime().Round(time.Millisecond), stdout.String())
 	}
+}
+
+// The verify binary reads, with --repartition, 1,000,000 raw records over
+// 900 ISINs keyed at random, their copy into <raw>-by-isin (written here the
+// way the repartition stage writes it: chunks of raw partitions interleaved,
+// progress markers after each) and the output the contract prescribes for
+// the raw topic as a whole, finds no violation, and reports its wall time and
+// peak RSS.
+func TestVerifyMillionRecordsRepartition(t *testing.T) {
+	if os.Getenv(MillionEnv) == "" {
+		t.Skipf("a measurement: set %s=1 to run it", MillionEnv)
+	}
+	k := testkit.StartKafka(t)
+	raw := testkit.UniqueName(t, "trades")
+	output := raw + "-2s"
+	const partitions, n = 6, 1_000_000
+	k.CreateTopic(t, raw, partitions)
+	k.CreateTopic(t, RepartitionTopic(raw), partitions)
+	k.CreateTopic(t, output, partitions)
+
+	rng := rand.New(rand.NewSource(1))
+	universe := tradegen.Universe(900)
+	start := time.Now().Add(-2 * time.Hour).Truncate(2 * time.Second)
+	trades := make([]tradeRec, n)
+	records := make([]testkit.Record, n)
+	// One trade per ISIN and millisecond: ties across raw partitions have
+	// no order common to the raw topic and its copy.
+	used := map[string]map[int64]bool{}
+	for i := range trades {
+		inst := universe[rng.Intn(len(universe))]
+		ts := start.Add(time.Duration(i)*4*time.Millisecond - time.Duration(rng.Int63n(int64(800*time.Millisecond))))
+		if used[inst.ISIN] == nil {
+			used[inst.ISIN] = map[int64]bool{}
+		}
+		for used[inst.ISIN][ts.UnixMilli()] {
+			ts = ts.Add(time.Millisecond)
+		}
+		used[inst.ISIN][ts.UnixMilli()] = true
+		trades[i] = tradeRec{partition: int32(i % partitions), timestamp: ts.UnixMilli(), isin: inst.ISIN,
+			raw: fmt.Sprintf(`{"isin":"%s","price":%d,"volume":%d,"seq":%d}`, inst.ISIN, 1000+rng.Intn(90000), 1+rng.Intn(500), i)}
+		records[i] = testkit.Record{Value: []byte(trades[i].raw), Timestamp: ts, Partition: trades[i].partition}
+	}
+	began := time.Now()
+	producer := k.NewProducer(t)
+	for i := 0; i < n; i += 100_000 {
+		producer.Send(raw, records[i:i+100_000])
+	}
+	c := newCopier(t, trades, partitions, partitions)
+	for done := false; !done; {
+		c.txn(chunk{rng.Intn(partitions), 1 + rng.Intn(20_000)})
+		done = true
+		for p := range c.raw {
+			done = done && c.next[p] == len(c.raw[p])
+		}
+	}
+	var copies []testkit.Record
+	for q, list := range c.copies {
+		for _, r := range list {
+			copies = append(copies, testkit.Record{Key: r.Key, Value: r.Value, Timestamp: time.UnixMilli(r.Timestamp), Headers: r.Headers, Partition: int32(q)})
+		}
+	}
+	for i := 0; i < len(copies); i += 100_000 {
+		producer.Send(RepartitionTopic(raw), copies[i:min(i+100_000, len(copies))])
+	}
+	outs, late := naive(trades, 2000, 0)
+	expected := make([]testkit.Record, len(outs))
+	for i, o := range outs {
+		expected[i] = testkit.Record{Key: o.Key, Value: o.Value, Timestamp: time.UnixMilli(o.Timestamp), Partition: -1,
+			Headers: []kafka.Header{{Key: "window-start", Value: o.WindowStart}, {Key: "window-end", Value: o.WindowEnd},
+				{Key: "trade-count", Value: o.TradeCount}}}
+	}
+	for i := 0; i < len(expected); i += 100_000 {
+		producer.Send(output, expected[i:min(i+100_000, len(expected))])
+	}
+	t.Logf("set-up: %d raw records, %d copies and markers, %d output records, %d late, in %v", n, len(copies), len(outs), late, time.Since(began))
+	measure(t, []string{"--brokers=" + k.Brokers, "--input=" + raw, "--output=" + output, "--repartition"})
 }

@@ -60,6 +60,7 @@ type topicReader struct {
 	// kafka.OffsetBeginning before the first.
 	next        []int64
 	snapshotted bool
+	closed      bool
 }
 
 // openTopic creates a consumer for topic and reads its partitions.
@@ -217,7 +218,14 @@ func (r *topicReader) read(ctx context.Context, handle func(*kafka.Message)) err
 	return nil
 }
 
-func (r *topicReader) close() { _ = r.consumer.Close() }
+// close closes the consumer; later calls do nothing.
+func (r *topicReader) close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	_ = r.consumer.Close()
+}
 
 // outputCompacted reports whether the topic's cleanup.policy includes compact.
 func outputCompacted(ctx context.Context, r *topicReader) (bool, error) {

@@ -323,8 +323,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if rs := r.Repartition; rs != nil {
 		fmt.Fprintf(&b, "  raw      %s: %d records in %d partitions: %d valid, %d rejected%s; %d copied, %d not copied yet; %d progress markers\n",
 			rs.RawTopic, rs.RawRecords, rs.RawPartitions, rs.RawValid, rs.RawRecords-rs.RawValid, reasons(rs.RawRejected), rs.Copied, rs.NotCopiedYet, rs.Markers)
-		fmt.Fprintf(&b, "  lateness %s (watermark model), %s (live model) of %d valid raw trades; %d late in their own raw partition's order\n",
-			share(rs.Late.Watermark, rs.RawValid), share(rs.Late.Live, rs.RawValid), rs.RawValid, rs.Late.OwnPartition)
+		fmt.Fprintf(&b, "  lateness of %d valid raw trades, lost %s under the watermark model, %s under the live model; %d late in their own raw partition's order\n",
+			rs.RawValid, share(rs.Late.Watermark, rs.RawValid), share(rs.Late.Live, rs.RawValid), rs.Late.OwnPartition)
 	}
 	out := r.Output
 	fmt.Fprintf(&b, "  output   %d records in %d partitions", out.Records, out.Partitions)

@@ -109,9 +109,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 		if err := raw.read(ctx, func(m *kafka.Message) { v.Raw(inputRecord(m)) }); err != nil {
 			return nil, err
 		}
-		if err := raw.consumer.Unassign(); err != nil {
-			return nil, fmt.Errorf("verify: %w: unassigning %s: %v", ErrKafka, cfg.InputTopic, err)
-		}
+		raw.close() // its queues and threads are not needed any more
 	}
 	// Both fetch at once: the output is prefetched while the input is read.
 	if err := in.assign(); err != nil {
