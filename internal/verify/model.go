@@ -205,7 +205,10 @@ type OutputRecord struct {
 // Verifier recomputes the expected output from input records and checks output
 // records against it. Feed every input record (Input, in offset order per
 // partition), then EndInput, then every output record (Output), then
-// optionally the Redis snapshot (Snapshot), and read the Report. It is not
+// optionally the Redis snapshot (Snapshot), and read the Report. With
+// Settings.Repartition, declare the topics (Topics) and feed every raw
+// record (Raw) before the first Input, whose records are then those of the
+// repartition topic. Declare, when used, comes before any Input. It is not
 // safe for concurrent use.
 type Verifier struct {
 	settings    Settings
