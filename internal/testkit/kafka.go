@@ -362,9 +362,12 @@ func (k *Kafka) CommittedTotal(t testing.TB, group, topic string, partitions int
 		if err == nil {
 			break
 		}
-		if attempt == 2 {
+		if attempt == 10 {
 			t.Fatalf("committed offsets of %s: %v", group, err)
 		}
+		// A broker just started, or a coordinator moving, answers "not
+		// coordinator" or "load in progress" for a while.
+		time.Sleep(300 * time.Millisecond)
 	}
 	var total int64
 	for _, tp := range committed {

@@ -212,21 +212,10 @@ func (v *Verifier) Report() *Report {
 	return rep
 }
 
+// violation counts a violation by output record r and lists it while its
+// kind has fewer than Settings.Examples examples.
 func (v *Verifier) violation(kind string, r OutputRecord, isinText string, start int64, detail string) {
-	vs := &v.report.Violations
-	var n *int64
-	switch kind {
-	case KindMalformed:
-		n = &vs.Malformed
-	case KindExtra:
-		n = &vs.Extras
-	case KindDuplicate:
-		n = &vs.Duplicates
-	default:
-		n = &vs.Mismatches
-	}
-	*n++
-	if int(*n) > v.settings.Examples {
+	if !v.count(kind) {
 		return
 	}
 	p, o := r.Partition, r.Offset

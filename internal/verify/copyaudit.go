@@ -360,29 +360,9 @@ func (v *Verifier) endCopies() {
 // copyViolation counts a finding of the copy audit and lists it while its
 // kind has fewer than Settings.Examples examples.
 func (v *Verifier) copyViolation(kind, isinText, detail string) {
-	vs := &v.report.Violations
-	var n *int64
-	switch kind {
-	case KindCopyMissing:
-		n = &vs.CopyMissing
-	case KindCopyDuplicate:
-		n = &vs.CopyDuplicates
-	case KindCopyMismatch:
-		n = &vs.CopyMismatches
-	case KindCopyStamp:
-		n = &vs.CopyStamps
-	case KindCopyInvalid:
-		n = &vs.CopyInvalid
-	case KindCopyOrder:
-		n = &vs.CopyOrder
-	default:
-		n = &vs.Markers
+	if v.count(kind) {
+		v.report.Examples = append(v.report.Examples, Example{Kind: kind, ISIN: isinText, Detail: detail})
 	}
-	*n++
-	if int(*n) > v.settings.Examples {
-		return
-	}
-	v.report.Examples = append(v.report.Examples, Example{Kind: kind, ISIN: isinText, Detail: detail})
 }
 
 // timeText formats an event time, or says there is none.

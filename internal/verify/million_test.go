@@ -56,16 +56,7 @@ func TestVerifyMillionRecords(t *testing.T) {
 	for i, r := range records {
 		trades[i] = tradeRec{partition: stored[i].Partition, timestamp: r.Timestamp.UnixMilli(), isin: string(r.Key), raw: string(r.Value)}
 	}
-	outs, late := naive(trades, 2000, 0)
-	expected := make([]testkit.Record, len(outs))
-	for i, o := range outs {
-		expected[i] = testkit.Record{Key: o.Key, Value: o.Value, Timestamp: time.UnixMilli(o.Timestamp), Partition: -1,
-			Headers: []kafka.Header{{Key: "window-start", Value: o.WindowStart}, {Key: "window-end", Value: o.WindowEnd},
-				{Key: "trade-count", Value: o.TradeCount}}}
-	}
-	for i := 0; i < len(expected); i += 100_000 {
-		producer.Send(output, expected[i:min(i+100_000, len(expected))])
-	}
+	outs, late := sendExpected(producer, output, trades)
 	t.Logf("set-up: %d input records, %d output records, %d late, in %v", n, len(outs), late, time.Since(began))
 
 	measure(t, []string{"--brokers=" + k.Brokers, "--input=" + input, "--output=" + output})
@@ -167,9 +158,7 @@ func TestVerifyMillionRecordsRepartition(t *testing.T) {
 	}
 	began := time.Now()
 	producer := k.NewProducer(t)
-	for i := 0; i < n; i += 100_000 {
-		producer.Send(raw, records[i:i+100_000])
-	}
+	sendAll(producer, raw, records)
 	c := newCopier(t, trades, partitions, partitions)
 	for done := false; !done; {
 		c.txn(chunk{rng.Intn(partitions), 1 + rng.Intn(20_000)})
@@ -184,9 +173,15 @@ func TestVerifyMillionRecordsRepartition(t *testing.T) {
 			copies = append(copies, testkit.Record{Key: r.Key, Value: r.Value, Timestamp: time.UnixMilli(r.Timestamp), Headers: r.Headers, Partition: int32(q)})
 		}
 	}
-	for i := 0; i < len(copies); i += 100_000 {
-		producer.Send(RepartitionTopic(raw), copies[i:min(i+100_000, len(copies))])
-	}
+	sendAll(producer, RepartitionTopic(raw), copies)
+	outs, late := sendExpected(producer, output, trades)
+	t.Logf("set-up: %d raw records, %d copies and markers, %d output records, %d late, in %v", n, len(copies), len(outs), late, time.Since(began))
+	measure(t, []string{"--brokers=" + k.Brokers, "--input=" + raw, "--output=" + output, "--repartition"})
+}
+
+// sendExpected writes to output the records the naive model expects for
+// trades, and returns them with its count of late trades.
+func sendExpected(producer *testkit.Producer, output string, trades []tradeRec) ([]OutputRecord, int) {
 	outs, late := naive(trades, 2000, 0)
 	expected := make([]testkit.Record, len(outs))
 	for i, o := range outs {
@@ -194,9 +189,13 @@ func TestVerifyMillionRecordsRepartition(t *testing.T) {
 			Headers: []kafka.Header{{Key: "window-start", Value: o.WindowStart}, {Key: "window-end", Value: o.WindowEnd},
 				{Key: "trade-count", Value: o.TradeCount}}}
 	}
-	for i := 0; i < len(expected); i += 100_000 {
-		producer.Send(output, expected[i:min(i+100_000, len(expected))])
+	sendAll(producer, output, expected)
+	return outs, late
+}
+
+// sendAll writes records to topic in batches of 100,000.
+func sendAll(producer *testkit.Producer, topic string, records []testkit.Record) {
+	for i := 0; i < len(records); i += 100_000 {
+		producer.Send(topic, records[i:min(i+100_000, len(records))])
 	}
-	t.Logf("set-up: %d raw records, %d copies and markers, %d output records, %d late, in %v", n, len(copies), len(outs), late, time.Since(began))
-	measure(t, []string{"--brokers=" + k.Brokers, "--input=" + raw, "--output=" + output, "--repartition"})
 }

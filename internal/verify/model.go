@@ -318,16 +318,28 @@ func (v *Verifier) parse(r InputRecord) ([isin.Length]byte, int64, *trade.Reject
 // hash is what values are compared by.
 func (v *Verifier) hash(value []byte) uint64 { return maphash.Bytes(v.seed, value) }
 
-// own notes that ISIN id was read in input partition p, counting the ISINs
-// found in more than one.
-func (v *Verifier) own(id isinID, p int32) {
+// accept counts a trade of the input topic and validates it: it returns the
+// ISIN (also its number) and event time of a valid trade, and ok false for
+// one the aggregator rejects, counted by reason. It counts the ISINs found
+// in more than one input partition.
+func (v *Verifier) accept(r InputRecord) (raw [isin.Length]byte, id isinID, eventTime int64, ok bool) {
+	in := &v.report.Input
+	in.Records++
+	raw, eventTime, rej := v.parse(r)
+	if rej != nil {
+		in.Rejected[string(rej.Reason)]++
+		return raw, 0, 0, false
+	}
+	in.Valid++
+	id = v.intern(raw)
 	switch owner := v.owner[id]; {
 	case owner < 0:
-		v.owner[id] = p
-	case owner != p:
+		v.owner[id] = r.Partition
+	case owner != r.Partition:
 		v.owner[id] = math.MaxInt32 // counted once
 		v.split++
 	}
+	return raw, id, eventTime, true
 }
 
 // Input feeds one input record: of the input topic, or with
@@ -339,20 +351,14 @@ func (v *Verifier) Input(r InputRecord) {
 		v.inputCopy(r)
 		return
 	}
-	in := &v.report.Input
-	in.Records++
 	p := v.partition(r.Partition)
 	p.readThrough = r.Offset + 1
-	raw, eventTime, rej := v.parse(r)
-	if rej != nil {
-		in.Rejected[string(rej.Reason)]++
+	_, id, eventTime, ok := v.accept(r)
+	if !ok {
 		return
 	}
-	in.Valid++
-	id := v.intern(raw)
-	v.own(id, r.Partition)
 	if p.clock != noTime && eventTime > p.clock+v.settings.MaxFuture.Milliseconds() {
-		in.FutureAmbiguous++
+		v.report.Input.FutureAmbiguous++
 	}
 	rec := validRecord{isin: id, eventTime: eventTime, timestamp: r.Timestamp, offset: r.Offset,
 		hash: v.hash(r.Value), stamp: noTime}

@@ -23,6 +23,16 @@ func mkISIN(t testing.TB, body string) string {
 	return body + string(d)
 }
 
+// testISINs returns n valid ISINs.
+func testISINs(t testing.TB, n int) []string {
+	t.Helper()
+	isins := make([]string, n)
+	for i := range isins {
+		isins[i] = mkISIN(t, fmt.Sprintf("US%09d", i))
+	}
+	return isins
+}
+
 // tradeRec is an input record of the tests: offsets are given per partition in
 // the order of the slice.
 type tradeRec struct {
@@ -428,10 +438,7 @@ func TestWatermarkModelMatchesNaiveModel(t *testing.T) {
 		grace := time.Duration(seed%3) * 700 * time.Millisecond
 		t.Run(fmt.Sprintf("seed%d-grace%v", seed, grace), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(seed))
-			var isins []string
-			for i := range 30 {
-				isins = append(isins, mkISIN(t, fmt.Sprintf("US%09d", i)))
-			}
+			isins := testISINs(t, 30)
 			var trades []tradeRec
 			for i := range 5000 {
 				ts := t0 + int64(i)*7 - rng.Int63n(2500)

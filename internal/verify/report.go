@@ -227,6 +227,42 @@ type ViolationReport struct {
 	Markers int64 `json:"markers"`
 }
 
+// count counts a violation of kind (one listed as an example: not gaps
+// nor Redis findings) and reports whether it is among the first
+// Settings.Examples of its kind, which are listed.
+func (v *Verifier) count(kind string) bool {
+	vs := &v.report.Violations
+	var n *int64
+	switch kind {
+	case KindMalformed:
+		n = &vs.Malformed
+	case KindExtra:
+		n = &vs.Extras
+	case KindDuplicate:
+		n = &vs.Duplicates
+	case KindMismatch:
+		n = &vs.Mismatches
+	case KindCopyMissing:
+		n = &vs.CopyMissing
+	case KindCopyDuplicate:
+		n = &vs.CopyDuplicates
+	case KindCopyMismatch:
+		n = &vs.CopyMismatches
+	case KindCopyStamp:
+		n = &vs.CopyStamps
+	case KindCopyInvalid:
+		n = &vs.CopyInvalid
+	case KindCopyOrder:
+		n = &vs.CopyOrder
+	case KindMarker:
+		n = &vs.Markers
+	default:
+		panic("verify: no count for kind " + kind)
+	}
+	*n++
+	return int(*n) <= v.settings.Examples
+}
+
 // copies is the copy audit's share of the total.
 func (v ViolationReport) copies() int64 {
 	return v.CopyMissing + v.CopyDuplicates + v.CopyMismatches + v.CopyStamps + v.CopyInvalid + v.CopyOrder + v.Markers

@@ -124,18 +124,12 @@ func (v *Verifier) inputCopy(r InputRecord) {
 		v.advance(p, &p.liveWindows, through, r.Offset+1)
 		return
 	}
-	in := &v.report.Input
-	in.Records++
 	hash := v.hash(r.Value)
-	raw, eventTime, rej := v.parse(r)
-	v.copyRead(r, hash, raw, rej == nil)
-	if rej != nil {
-		in.Rejected[string(rej.Reason)]++
+	raw, id, eventTime, ok := v.accept(r)
+	v.copyRead(r, hash, raw, ok)
+	if !ok {
 		return
 	}
-	in.Valid++
-	id := v.intern(raw)
-	v.own(id, r.Partition)
 	source, stamp := progress.CopiedFrom(r.Headers)
 	if v.usesDeclarations() {
 		v.declared.seal()

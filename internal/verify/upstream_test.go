@@ -133,10 +133,7 @@ func TestRepartitionModelMatchesRawTopic(t *testing.T) {
 		grace := time.Duration(seed%2) * 600 * time.Millisecond
 		t.Run(fmt.Sprintf("seed%d-grace%v", seed, grace), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(seed))
-			var isins []string
-			for i := range 25 {
-				isins = append(isins, mkISIN(t, fmt.Sprintf("US%09d", i)))
-			}
+			isins := testISINs(t, 25)
 			const rawPartitions = 4
 			var trades []tradeRec
 			used := map[string]bool{} // unique event time per ISIN: ties across raw partitions have no common order
