@@ -31,7 +31,7 @@ func RepartitionTopic(raw string) string { return raw + "-by-isin" }
 // Raw records beyond what the repartition stage had copied are lag, not
 // missing. What was copied is known per partition q of the repartition topic:
 // a marker read in q says every record of raw partition r below its offset
-// was copied, in transactions committed before the marker's, so the copies
+// was copied, in the marker's transaction or an earlier one, so the copies
 // among them that went to q come before it in q; a copy of r read in q says
 // the same of the copies before it that went to q. A valid raw record with no
 // copy is therefore missing when its offset is below that point in every
