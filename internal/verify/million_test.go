@@ -26,14 +26,7 @@ const MillionEnv = "TICKCOMPACT_VERIFY_MILLION"
 // output the contract prescribes for them (written here from the naive model),
 // finds no violation, and reports its wall time and peak RSS.
 func TestVerifyMillionRecords(t *testing.T) {
-	if os.Getenv(MillionEnv) == "" {
-		t.Skipf("a measurement: set %s=1 to run it", MillionEnv)
-	}
-	k := testkit.StartKafka(t)
-	input := testkit.UniqueName(t, "trades")
-	output := input + "-2s"
-	k.CreateTopic(t, input, 6)
-	k.CreateTopic(t, output, 6)
+	k, input, output := millionTopics(t)
 
 	const n = 1_000_000
 	rng := rand.New(rand.NewSource(1))
@@ -60,6 +53,21 @@ func TestVerifyMillionRecords(t *testing.T) {
 	t.Logf("set-up: %d input records, %d output records, %d late, in %v", n, len(outs), late, time.Since(began))
 
 	measure(t, []string{"--brokers=" + k.Brokers, "--input=" + input, "--output=" + output})
+}
+
+// millionTopics skips the test unless MillionEnv is set, and starts a
+// cluster with an input and an output topic of 6 partitions each.
+func millionTopics(t *testing.T) (k *testkit.Kafka, input, output string) {
+	t.Helper()
+	if os.Getenv(MillionEnv) == "" {
+		t.Skipf("a measurement: set %s=1 to run it", MillionEnv)
+	}
+	k = testkit.StartKafka(t)
+	input = testkit.UniqueName(t, "trades")
+	output = input + "-2s"
+	k.CreateTopic(t, input, 6)
+	k.CreateTopic(t, output, 6)
+	return k, input, output
 }
 
 // measure runs the verify binary with args, once per variant of extra flags
@@ -123,16 +131,9 @@ func measure(t *testing.T, args []string) {
 // the raw topic as a whole, finds no violation, and reports its wall time and
 // peak RSS.
 func TestVerifyMillionRecordsRepartition(t *testing.T) {
-	if os.Getenv(MillionEnv) == "" {
-		t.Skipf("a measurement: set %s=1 to run it", MillionEnv)
-	}
-	k := testkit.StartKafka(t)
-	raw := testkit.UniqueName(t, "trades")
-	output := raw + "-2s"
+	k, raw, output := millionTopics(t)
 	const partitions, n = 6, 1_000_000
-	k.CreateTopic(t, raw, partitions)
 	k.CreateTopic(t, RepartitionTopic(raw), partitions)
-	k.CreateTopic(t, output, partitions)
 
 	rng := rand.New(rand.NewSource(1))
 	universe := tradegen.Universe(900)
