@@ -120,23 +120,10 @@ func TestComposeImagesAndBuilds(t *testing.T) {
 	}
 }
 
-// configuredService is a service configured through AGGREGATOR_/SINK_/
-// GATEWAY_ variables. The scalable ones are the services `docker compose up
-// --scale` must be able to multiply: nothing in them may be fixed per
-// container.
-type configuredService struct {
-	name     string
-	defaults map[string]any
-	load     func(environ []string) error
-	scalable bool
-}
-
-var configured = []configuredService{
-	{"aggregator", aggregator.Defaults(), func(env []string) error { _, err := aggregator.LoadConfig(nil, env); return err }, true},
-	{"sink", sink.Defaults(), func(env []string) error { _, err := sink.LoadConfig(nil, env); return err }, true},
-	// One gateway on a fixed loopback port, for a browser.
-	{"gateway", gateway.Defaults(), func(env []string) error { _, err := gateway.LoadConfig(nil, env); return err }, false},
-}
+// scalable names the services `docker compose up --scale` must be able to
+// multiply: nothing in them may be fixed per container. The gateway is one
+// instance on a fixed loopback port, for a browser.
+var scalable = map[string]bool{"aggregator": true, "sink": true}
 
 // environ returns the service's environment as sorted NAME=value lines.
 func environ(svc types.ServiceConfig) []string {
@@ -150,53 +137,33 @@ func environ(svc types.ServiceConfig) []string {
 	return env
 }
 
-// envProblems checks that every variable of a service names one of its
-// config keys, that none relies on the caller's shell, and that the service
-// loads its configuration from them (over configs/<service>.yaml when run
-// from the repository root, as in the image's WORKDIR).
-func envProblems(cs configuredService, svc types.ServiceConfig) []string {
-	exact := map[string]bool{}
-	var mapPrefixes []string
-	for key, def := range cs.defaults {
-		name := configload.EnvName(cs.name, key)
-		if _, isMap := def.(map[string]string); isMap {
-			mapPrefixes = append(mapPrefixes, name+"_") // entries only: AGGREGATOR_KAFKA_PROPERTIES_SASL_MECHANISM
-		} else {
-			exact[name] = true
-		}
-	}
-	prefix := strings.ToUpper(cs.name) + "_"
+// envProblems checks that none of a service's variables relies on the
+// caller's shell, that every one names one of its config keys, and that the
+// service loads its configuration from them (over configs/<service>.yaml when
+// run from the repository root, as in the image's WORKDIR).
+func envProblems(cs Service, svc types.ServiceConfig) []string {
 	var problems []string
 	for _, name := range slices.Sorted(maps.Keys(svc.Environment)) {
-		isEntry := slices.ContainsFunc(mapPrefixes, func(p string) bool { return strings.HasPrefix(name, p) && len(name) > len(p) })
-		switch {
-		case svc.Environment[name] == nil:
+		if svc.Environment[name] == nil {
 			problems = append(problems, fmt.Sprintf("%s has no value: compose would take it from the shell", name))
-		case !strings.HasPrefix(name, prefix):
-			problems = append(problems, fmt.Sprintf("%s does not start with %s: the service ignores it", name, prefix))
-		case !exact[name] && !isEntry:
-			problems = append(problems, fmt.Sprintf("%s names no config key", name))
 		}
 	}
 	if len(problems) > 0 {
 		return problems
 	}
-	if err := cs.load(environ(svc)); err != nil {
-		problems = append(problems, fmt.Sprintf("the service rejects this environment: %v", err))
-	}
-	return problems
+	return cs.ConfigProblems(nil, environ(svc))
 }
 
 func TestComposeEnvironmentIsConfig(t *testing.T) {
 	t.Chdir(repoRoot(t)) // so that configs/<service>.yaml is read, as in the image
 	p := loadProject(t, allProfiles...)
-	for _, cs := range configured {
-		svc := service(t, p, cs.name)
+	for _, cs := range Services {
+		svc := service(t, p, cs.Name)
 		if len(svc.Environment) == 0 {
-			t.Errorf("%s: no environment; it would talk to localhost", cs.name)
+			t.Errorf("%s: no environment; it would talk to localhost", cs.Name)
 		}
 		for _, problem := range envProblems(cs, svc) {
-			t.Errorf("%s: %s", cs.name, problem)
+			t.Errorf("%s: %s", cs.Name, problem)
 		}
 	}
 }
@@ -218,20 +185,20 @@ func TestComposeEnvironmentProblems(t *testing.T) {
 		{"sink", "SINK_REDIS_ADDR", value("redis"), "redis.addr"},
 		{"sink", "SINK_REDIS_PASSWORD", nil, "no value"},
 	} {
-		for _, cs := range configured {
-			if cs.name != tc.service {
+		for _, cs := range Services {
+			if cs.Name != tc.service {
 				continue
 			}
-			svc := service(t, p, cs.name)
+			svc := service(t, p, cs.Name)
 			svc.Environment = maps.Clone(svc.Environment)
 			svc.Environment[tc.name] = tc.value
 			problems := envProblems(cs, svc)
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
-				t.Errorf("%s with %s: no problem mentions %q; got %q", cs.name, tc.name, tc.want, problems)
+				t.Errorf("%s with %s: no problem mentions %q; got %q", cs.Name, tc.name, tc.want, problems)
 			}
 		}
 	}
-	if got := envProblems(configured[0], types.ServiceConfig{}); len(got) != 0 {
+	if got := envProblems(Services[0], types.ServiceConfig{}); len(got) != 0 {
 		t.Errorf("an empty environment: %q", got)
 	}
 }
@@ -488,7 +455,8 @@ func TestComposeWiring(t *testing.T) {
 func TestComposeGatewayPort(t *testing.T) {
 	p := loadProject(t, "gateway")
 	svc := service(t, p, "gateway")
-	port := httpPortOf(t, configured[2], svc)
+	gw, _ := ServiceNamed("gateway")
+	port := httpPortOf(t, gw, svc)
 	if len(svc.Ports) != 1 {
 		t.Fatalf("gateway: ports %+v, want one", svc.Ports)
 	}
@@ -509,8 +477,8 @@ func TestComposeHealthChecksAndDependencies(t *testing.T) {
 			t.Errorf("%s: health check %+v, want test: [CMD, ...] or [CMD-SHELL, ...]", name, hc)
 		}
 	}
-	for _, cs := range configured {
-		svc := service(t, p, cs.name)
+	for _, cs := range Services {
+		svc := service(t, p, cs.Name)
 		img, err := df.Resolve(svc.Build.Target)
 		if err != nil {
 			t.Fatal(err)
@@ -519,11 +487,11 @@ func TestComposeHealthChecksAndDependencies(t *testing.T) {
 			continue // reported above and by TestDockerfile
 		}
 		if want := append([]string{"CMD"}, img.Healthcheck.Test...); !slices.Equal(svc.HealthCheck.Test, want) {
-			t.Errorf("%s: health check %q differs from the image's %q", cs.name, svc.HealthCheck.Test, want)
+			t.Errorf("%s: health check %q differs from the image's %q", cs.Name, svc.HealthCheck.Test, want)
 		}
 		port := httpPortOf(t, cs, svc)
 		if want := "http://127.0.0.1:" + port + "/healthz"; !contains(svc.HealthCheck.Test, want) {
-			t.Errorf("%s: health check %q does not probe %s (http.addr)", cs.name, svc.HealthCheck.Test, want)
+			t.Errorf("%s: health check %q does not probe %s (http.addr)", cs.Name, svc.HealthCheck.Test, want)
 		}
 	}
 
@@ -558,15 +526,15 @@ func TestComposeHealthChecksAndDependencies(t *testing.T) {
 }
 
 // httpPortOf returns the port of the service's http.addr as configured.
-func httpPortOf(t *testing.T, cs configuredService, svc types.ServiceConfig) string {
+func httpPortOf(t *testing.T, cs Service, svc types.ServiceConfig) string {
 	t.Helper()
-	addr := cs.defaults["http.addr"].(string)
-	if v := svc.Environment[configload.EnvName(cs.name, "http.addr")]; v != nil {
+	addr := cs.Defaults["http.addr"].(string)
+	if v := svc.Environment[configload.EnvName(cs.Name, "http.addr")]; v != nil {
 		addr = *v
 	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		t.Fatalf("%s: http.addr %q: %v", cs.name, addr, err)
+		t.Fatalf("%s: http.addr %q: %v", cs.Name, addr, err)
 	}
 	return port
 }
@@ -613,13 +581,13 @@ func isPortRange(published string) bool {
 
 func TestComposeScalableServices(t *testing.T) {
 	p := loadProject(t)
-	for _, cs := range configured {
-		if !cs.scalable {
+	for _, cs := range Services {
+		if !scalable[cs.Name] {
 			continue
 		}
-		svc := service(t, p, cs.name)
+		svc := service(t, p, cs.Name)
 		for _, problem := range scalingProblems(svc, httpPortOf(t, cs, svc)) {
-			t.Errorf("%s: %s", cs.name, problem)
+			t.Errorf("%s: %s", cs.Name, problem)
 		}
 	}
 

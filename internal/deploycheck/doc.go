@@ -14,6 +14,11 @@
 // Prometheus scrapes both services under the job names the alert rules
 // expect. With promtool (PROMTOOL, or on PATH) they run the rules' unit tests.
 //
+// Services holds each service's own configuration loading, so that the
+// compose checks here and the Helm chart's in deploy/helmtest ask the same
+// question of their files: does every variable name a key, and does the
+// service accept the result?
+//
 // Under the build tag "containers", TestContainers builds the images and runs
 // the compose file on podman (make test-containers).
 package deploycheck

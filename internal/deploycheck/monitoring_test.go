@@ -183,21 +183,21 @@ func TestMonitoringProfile(t *testing.T) {
 	for _, sc := range cfg.ScrapeConfigs {
 		jobs[sc.JobName] = true
 	}
-	for _, cs := range configured {
-		if cs.name != "aggregator" && cs.name != "sink" {
+	for _, cs := range Services {
+		if cs.Name != "aggregator" && cs.Name != "sink" {
 			continue // the rules and the dashboard cover the pipeline's two services
 		}
-		job := "tickcompact-" + cs.name
+		job := cs.Job()
 		var found bool
 		for _, sc := range cfg.ScrapeConfigs {
 			if sc.JobName != job {
 				continue
 			}
 			found = true
-			port := httpPortOf(t, cs, service(t, p, cs.name))
-			if len(sc.DNSSDConfigs) != 1 || !slices.Equal(sc.DNSSDConfigs[0].Names, []string{cs.name}) ||
+			port := httpPortOf(t, cs, service(t, p, cs.Name))
+			if len(sc.DNSSDConfigs) != 1 || !slices.Equal(sc.DNSSDConfigs[0].Names, []string{cs.Name}) ||
 				sc.DNSSDConfigs[0].Type != "A" || strconv.Itoa(sc.DNSSDConfigs[0].Port) != port {
-				t.Errorf("%s: job %s scrapes %+v, want DNS A records of %s, port %s (one per container)", prometheusFile, job, sc.DNSSDConfigs, cs.name, port)
+				t.Errorf("%s: job %s scrapes %+v, want DNS A records of %s, port %s (one per container)", prometheusFile, job, sc.DNSSDConfigs, cs.Name, port)
 			}
 		}
 		if !found {

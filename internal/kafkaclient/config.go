@@ -114,10 +114,16 @@ func Secrets(properties map[string]string) []string {
 	return out
 }
 
+// SecretPropertyWords are the words whose presence in a librdkafka property
+// name, in any case, marks the property as a credential. The Helm chart
+// (deploy/helm/tickcompact) refuses such properties in its values with the
+// same list; deploy/helmtest holds it to this one.
+var SecretPropertyWords = []string{"password", "passphrase", "secret", "sasl.jaas.config", "ssl.key.pem", "private.key", "token"}
+
 // IsSecretProperty reports whether a librdkafka property name holds a credential.
 func IsSecretProperty(name string) bool {
 	n := strings.ToLower(name)
-	for _, word := range []string{"password", "passphrase", "secret", "sasl.jaas.config", "ssl.key.pem", "private.key", "token"} {
+	for _, word := range SecretPropertyWords {
 		if strings.Contains(n, word) {
 			return true
 		}
