@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: all build test test-integration test-browser test-containers demo bench fuzz deps-redis kafka-start kafka-stop clean
+.PHONY: all build test test-helm test-integration test-browser test-containers demo bench fuzz deps-redis kafka-start kafka-stop clean
 
 all: build
 
@@ -14,11 +14,17 @@ build:
 deps-redis:
 	@scripts/ensure-redis.sh
 
-## test: vet and the whole fast tier (embedded Kafka, real redis-server, the alert rules' promtool tests)
+## test: vet and the whole fast tier (embedded Kafka, real redis-server, the alert rules' promtool tests),
+## then test-helm
 test: deps-redis
 	$(GO) vet ./...
 	$(GO) vet -tags containers ./internal/deploycheck/
 	PROMTOOL="$$(scripts/ensure-promtool.sh)" $(GO) test -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory test-helm
+
+## test-helm: the Helm chart rendered with the Helm v4 SDK and checked (deploy/helmtest, a module of its own)
+test-helm:
+	cd deploy/helmtest && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 ## test-browser: the gateway's live page in headless Chromium against the demo pipeline (installs Debian's chromium);
 ## SCREENSHOT=docs/img/gateway.png refreshes the README's screenshot
