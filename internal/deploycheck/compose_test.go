@@ -528,7 +528,7 @@ func TestComposeHealthChecksAndDependencies(t *testing.T) {
 // httpPortOf returns the port of the service's http.addr as configured.
 func httpPortOf(t *testing.T, cs Service, svc types.ServiceConfig) string {
 	t.Helper()
-	addr := cs.Defaults["http.addr"].(string)
+	addr := cs.DefaultHTTPAddr()
 	if v := svc.Environment[configload.EnvName(cs.Name, "http.addr")]; v != nil {
 		addr = *v
 	}

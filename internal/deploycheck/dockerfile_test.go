@@ -8,10 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"tickcompact/aggregator"
-	"tickcompact/gateway"
-	"tickcompact/sink"
 )
 
 // httpPorts maps each service image to the port of its default http.addr;
@@ -19,12 +15,12 @@ import (
 func httpPorts(t *testing.T) map[string]string {
 	t.Helper()
 	ports := map[string]string{}
-	for name, defaults := range map[string]map[string]any{"aggregator": aggregator.Defaults(), "sink": sink.Defaults(), "gateway": gateway.Defaults()} {
-		_, port, err := net.SplitHostPort(defaults["http.addr"].(string))
+	for _, svc := range Services {
+		_, port, err := net.SplitHostPort(svc.DefaultHTTPAddr())
 		if err != nil {
-			t.Fatalf("%s: default http.addr: %v", name, err)
+			t.Fatalf("%s: default http.addr: %v", svc.Name, err)
 		}
-		ports[name] = port
+		ports[svc.Name] = port
 	}
 	return ports
 }

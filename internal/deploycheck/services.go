@@ -21,25 +21,27 @@ type Service struct {
 	// Name is the command, the Dockerfile target and, upper-cased, the
 	// prefix of the service's environment variables.
 	Name string
-	// Defaults maps every config key of the service to its default.
-	Defaults map[string]any
-	// load runs the service's LoadConfig and returns the http.addr it read.
-	load func(args, environ []string) (httpAddr string, err error)
+	// Spec is the service's own declaration of its keys and their
+	// defaults, the list its LoadConfig accepts.
+	Spec configload.Spec
+	// load runs the service's LoadConfig and returns the configuration it
+	// read (a pointer to its Config) and its http.addr.
+	load func(args, environ []string) (cfg any, httpAddr string, err error)
 }
 
 // Services are the services configured through their keys.
 var Services = []Service{
-	{"aggregator", aggregator.Defaults(), func(args, env []string) (string, error) {
+	{"aggregator", aggregator.Spec(), func(args, env []string) (any, string, error) {
 		cfg, err := aggregator.LoadConfig(args, env)
-		return cfg.HTTP.Addr, err
+		return &cfg, cfg.HTTP.Addr, err
 	}},
-	{"sink", sink.Defaults(), func(args, env []string) (string, error) {
+	{"sink", sink.Spec(), func(args, env []string) (any, string, error) {
 		cfg, err := sink.LoadConfig(args, env)
-		return cfg.HTTP.Addr, err
+		return &cfg, cfg.HTTP.Addr, err
 	}},
-	{"gateway", gateway.Defaults(), func(args, env []string) (string, error) {
+	{"gateway", gateway.Spec(), func(args, env []string) (any, string, error) {
 		cfg, err := gateway.LoadConfig(args, env)
-		return cfg.HTTP.Addr, err
+		return &cfg, cfg.HTTP.Addr, err
 	}},
 }
 
@@ -66,9 +68,9 @@ func (s Service) Job() string { return "tickcompact-" + s.Name }
 func (s Service) ConfigProblems(args, environ []string) []string {
 	exact := map[string]bool{}
 	var mapPrefixes []string
-	for key, def := range s.Defaults {
-		name := configload.EnvName(s.Name, key)
-		if _, isMap := def.(map[string]string); isMap {
+	for _, key := range s.Spec.Keys {
+		name := configload.EnvName(s.Name, key.Name)
+		if _, isMap := key.Default.(map[string]string); isMap {
 			mapPrefixes = append(mapPrefixes, name+"_") // entries only: AGGREGATOR_KAFKA_PROPERTIES_SASL_MECHANISM
 		} else {
 			exact[name] = true
@@ -94,14 +96,27 @@ func (s Service) ConfigProblems(args, environ []string) []string {
 	if len(problems) > 0 {
 		return problems
 	}
-	if _, err := s.load(args, environ); err != nil {
+	if _, _, err := s.load(args, environ); err != nil {
 		problems = append(problems, fmt.Sprintf("the service rejects this configuration: %v", err))
 	}
 	return problems
 }
 
+// DefaultHTTPAddr returns the default of the service's http.addr.
+func (s Service) DefaultHTTPAddr() string {
+	return s.Spec.Defaults()["http.addr"].(string)
+}
+
 // HTTPAddr returns the http.addr the service reads from args and environ:
 // where it serves /metrics, /healthz and /readyz.
 func (s Service) HTTPAddr(args, environ []string) (string, error) {
-	return s.load(args, environ)
+	_, addr, err := s.load(args, environ)
+	return addr, err
+}
+
+// Config returns the configuration the service's own LoadConfig reads from
+// args and environ: a *aggregator.Config, *sink.Config or *gateway.Config.
+func (s Service) Config(args, environ []string) (any, error) {
+	cfg, _, err := s.load(args, environ)
+	return cfg, err
 }
