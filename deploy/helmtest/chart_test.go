@@ -186,7 +186,7 @@ func checkPod(t *testing.T, r *rendered, d *appsv1.Deployment) *pod {
 	for _, problem := range svc.ConfigProblems(p.args, p.environ) {
 		report("%s", problem)
 	}
-	p.config, err = loadConfig(svc.Name, p.args, p.environ)
+	p.config, err = svc.Config(p.args, p.environ)
 	if err != nil {
 		return nil // reported just above
 	}
@@ -329,22 +329,6 @@ func (r *rendered) configMap(name string) *corev1.ConfigMap {
 	return nil
 }
 
-// loadConfig loads the service's configuration with its own LoadConfig.
-func loadConfig(service string, args, env []string) (any, error) {
-	switch service {
-	case "aggregator":
-		cfg, err := aggregator.LoadConfig(args, env)
-		return &cfg, err
-	case "sink":
-		cfg, err := sink.LoadConfig(args, env)
-		return &cfg, err
-	case "gateway":
-		cfg, err := gateway.LoadConfig(args, env)
-		return &cfg, err
-	}
-	return nil, fmt.Errorf("no service %q", service)
-}
-
 // checkProbe checks that a probe is an HTTP GET of path on the port the
 // service listens on.
 func checkProbe(t *testing.T, deployment, kind string, c corev1.Container, probe *corev1.Probe, path string, port int32) {
@@ -452,7 +436,7 @@ func checkSecrets(t *testing.T, d *appsv1.Deployment, c corev1.Container, p *pod
 		}
 	}
 	// The file alone, without the environment: what the ConfigMap holds.
-	fileOnly, err := loadConfig(p.service.Name, p.args, nil)
+	fileOnly, err := p.service.Config(p.args, nil)
 	if err != nil {
 		report("the ConfigMap's file alone: %v", err)
 		return
