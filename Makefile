@@ -47,11 +47,12 @@ demo:
 bench: deps-redis
 	scripts/bench.sh
 
-## fuzz: fuzz the trade parser for FUZZTIME (default 30s)
+## fuzz: fuzz the trade parser and the decimal parsing for FUZZTIME (default 30s) each
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregator/trade/
 	$(GO) test -run '^$$' -fuzz FuzzScanMatchesEncodingJSON -fuzztime $(FUZZTIME) ./aggregator/trade/
+	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregator/decimal/
 
 ## kafka-start / kafka-stop: a real single-node broker on 127.0.0.1:19092 for manual runs
 kafka-start:

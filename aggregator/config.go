@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"tickcompact/aggregator/trade"
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
@@ -62,6 +63,18 @@ type InputConfig struct {
 	// Repartition re-keys the raw topic by ISIN through <topic>-by-isin first,
 	// for raw topics not keyed by ISIN.
 	Repartition bool `mapstructure:"repartition"`
+	// PriceField and VolumeField, when both are set, name the JSON fields
+	// holding each trade's price and volume: every output record then carries
+	// the window's open, high, low, volume and VWAP headers, and a trade
+	// without a usable price or volume goes to the DLQ as invalid-price.
+	// Both empty (the default) leaves the feature off.
+	PriceField  string `mapstructure:"price_field"`
+	VolumeField string `mapstructure:"volume_field"`
+}
+
+// Fields are the parser's settings.
+func (c InputConfig) Fields() trade.Fields {
+	return trade.Fields{ISIN: c.ISINField, Time: c.TimeField, MaxFuture: c.MaxFuture, Price: c.PriceField, Volume: c.VolumeField}
 }
 
 // WindowConfig holds the window rules.
@@ -126,6 +139,8 @@ output topic (trades-2s), exactly once with Kafka transactions. It serves /metri
 			{Name: "input.time_field", Default: "", Usage: "JSON field holding the event time (epoch ms or RFC 3339); empty: the Kafka record timestamp"},
 			{Name: "input.max_future", Default: time.Minute, Usage: "records whose event time is further ahead of the wall clock go to the DLQ as future-time"},
 			{Name: "input.repartition", Default: false, Usage: "re-key a raw topic not keyed by ISIN through <input.topic>-by-isin first"},
+			{Name: "input.price_field", Default: "", Usage: "JSON field holding each trade's price; with input.volume_field, the interval aggregate headers are on"},
+			{Name: "input.volume_field", Default: "", Usage: "JSON field holding each trade's volume; with input.price_field, the interval aggregate headers are on"},
 			{Name: "window.size", Default: 2 * time.Second, Usage: "tumbling window size, aligned to the Unix epoch; must divide 24h"},
 			{Name: "window.grace", Default: time.Duration(0), Usage: "a window closes when its partition's watermark reaches its end plus grace"},
 			{Name: "window.idle_timeout", Default: time.Second, Usage: "a caught-up partition quiet for this long closes its windows by wall clock"},
@@ -175,6 +190,14 @@ func (c Config) Validate() error {
 		return invalid("input.isin_field", "must not be empty")
 	case c.Input.MaxFuture < 0:
 		return invalid("input.max_future", "must not be negative")
+	case c.Input.PriceField == "" && c.Input.VolumeField != "":
+		return invalid("input.price_field", "must be set with input.volume_field (the interval aggregates need both)")
+	case c.Input.VolumeField == "" && c.Input.PriceField != "":
+		return invalid("input.volume_field", "must be set with input.price_field (the interval aggregates need both)")
+	case c.Input.PriceField != "" && (c.Input.PriceField == c.Input.ISINField || c.Input.PriceField == c.Input.TimeField):
+		return invalid("input.price_field", "%q is already input.isin_field or input.time_field", c.Input.PriceField)
+	case c.Input.VolumeField != "" && (c.Input.VolumeField == c.Input.ISINField || c.Input.VolumeField == c.Input.TimeField || c.Input.VolumeField == c.Input.PriceField):
+		return invalid("input.volume_field", "%q is already input.isin_field, input.time_field or input.price_field", c.Input.VolumeField)
 	case c.Window.Size <= 0:
 		return invalid("window.size", "must be positive")
 	case c.Window.Size%time.Millisecond != 0:
@@ -218,6 +241,7 @@ func (c Config) RepartitionTopic() string { return c.Input.Topic + "-by-isin" }
 
 // String describes the configuration for a start-up log line, without secrets.
 func (c Config) String() string {
-	return fmt.Sprintf("input=%s group=%s output=%s dlq=%q window=%v grace=%v idle=%v repartition=%v",
-		c.Input.Topic, c.Input.Group, c.Output.Topic, c.DLQ.Topic, c.Window.Size, c.Window.Grace, c.Window.IdleTimeout, c.Input.Repartition)
+	return fmt.Sprintf("input=%s group=%s output=%s dlq=%q window=%v grace=%v idle=%v repartition=%v aggregates=%v",
+		c.Input.Topic, c.Input.Group, c.Output.Topic, c.DLQ.Topic, c.Window.Size, c.Window.Grace, c.Window.IdleTimeout, c.Input.Repartition,
+		c.Input.Fields().Aggregates())
 }

@@ -40,6 +40,11 @@ func TestValidateNamesTheKey(t *testing.T) {
 		{[]string{"--kafka.properties=transaction.timeout.ms=60000"}, "kafka.properties"},
 		{[]string{"--log.level=loud"}, "log.level"},
 		{[]string{"--output.commit_interval=20s"}, "output.commit_interval"},
+		{[]string{"--input.price_field=price"}, "input.volume_field"},
+		{[]string{"--input.volume_field=volume"}, "input.price_field"},
+		{[]string{"--input.price_field=isin", "--input.volume_field=volume"}, "input.price_field"},
+		{[]string{"--input.price_field=price", "--input.volume_field=price"}, "input.volume_field"},
+		{[]string{"--input.time_field=ts", "--input.price_field=price", "--input.volume_field=ts"}, "input.volume_field"},
 	}
 	for _, tt := range tests {
 		_, err := LoadConfig(tt.args, nil)
@@ -51,6 +56,13 @@ func TestValidateNamesTheKey(t *testing.T) {
 	good, err := LoadConfig([]string{"--window.size=500ms", "--window.grace=250ms"}, []string{"AGGREGATOR_WINDOW_IDLE_TIMEOUT=3s"})
 	if err != nil || good.Window.Size != 500*time.Millisecond || good.Window.IdleTimeout != 3*time.Second {
 		t.Fatalf("valid config rejected or misread: %+v, %v", good.Window, err)
+	}
+	if good.Input.Fields().Aggregates() {
+		t.Fatal("interval aggregates on by default")
+	}
+	on, err := LoadConfig(nil, []string{"AGGREGATOR_INPUT_PRICE_FIELD=px", "AGGREGATOR_INPUT_VOLUME_FIELD=qty"})
+	if f := on.Input.Fields(); err != nil || !f.Aggregates() || f.Price != "px" || f.Volume != "qty" {
+		t.Fatalf("aggregates from the environment: %+v, %v", f, err)
 	}
 }
 

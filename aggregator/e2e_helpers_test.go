@@ -2,6 +2,7 @@ package aggregator_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"tickcompact/aggregator"
+	"tickcompact/internal/bigdec"
 	"tickcompact/internal/testkit"
 	"tickcompact/internal/tradegen"
 )
@@ -35,6 +37,9 @@ type harness struct {
 	grace      time.Duration
 	idle       time.Duration
 	extraArgs  []string
+	// aggregates turns on the interval aggregates (input.price_field=price,
+	// input.volume_field=volume).
+	aggregates bool
 	// httpAddr is the ops server of the last instance startInProcess ran.
 	httpAddr string
 }
@@ -59,7 +64,7 @@ func newHarness(t *testing.T, partitions int) *harness {
 // args are the aggregator's command-line settings for this scenario. Session
 // timeouts are short so a killed instance's partitions move quickly.
 func (h *harness) args() []string {
-	return append([]string{
+	args := []string{
 		"--kafka.brokers=" + h.kafka.Brokers,
 		"--kafka.properties=session.timeout.ms=3000",
 		"--kafka.properties=heartbeat.interval.ms=500",
@@ -73,7 +78,11 @@ func (h *harness) args() []string {
 		"--window.idle_timeout=" + h.idle.String(),
 		"--http.addr=127.0.0.1:0",
 		"--log.level=" + logLevel(),
-	}, h.extraArgs...)
+	}
+	if h.aggregates {
+		args = append(args, "--input.price_field=price", "--input.volume_field=volume")
+	}
+	return append(args, h.extraArgs...)
 }
 
 // startInProcess runs one aggregator instance in this process and returns a
@@ -149,6 +158,9 @@ type sent struct {
 
 // trades generates n valid trades over isins instruments with event times
 // from start, about gap apart, shuffled within disorder: deterministic for seed.
+// Prices and volumes come in the forms feeds use: whole numbers mostly, some
+// with decimals (one or two places, so scales differ within a window), some
+// as numeric strings.
 func trades(seed int64, n, isins int, start time.Time, gap, disorder time.Duration) []testkit.Record {
 	rng := rand.New(rand.NewSource(seed))
 	universe := tradegen.Universe(isins)
@@ -159,7 +171,18 @@ func trades(seed int64, n, isins int, start time.Time, gap, disorder time.Durati
 		if disorder > 0 {
 			ts = ts.Add(-time.Duration(rng.Int63n(int64(disorder))))
 		}
-		value := fmt.Sprintf(`{"isin":"%s","price":%d,"volume":%d,"seq":%d}`, inst.ISIN, 1000+rng.Intn(90000), 1+rng.Intn(500), i)
+		price, volume := strconv.Itoa(1000+rng.Intn(90000)), strconv.Itoa(1+rng.Intn(500))
+		switch i % 7 {
+		case 1:
+			price += ".5"
+		case 2:
+			price = `"` + price + `.25"`
+		case 3:
+			volume = `"` + volume + `"`
+		case 4:
+			volume += ".125"
+		}
+		value := fmt.Sprintf(`{"isin":"%s","price":%s,"volume":%s,"seq":%d}`, inst.ISIN, price, volume, i)
 		out[i] = testkit.Record{Key: []byte(inst.ISIN), Value: []byte(value), Timestamp: ts, Partition: -1}
 	}
 	return out
@@ -191,16 +214,20 @@ type outputRecord struct {
 	timestamp int64
 	end       int64
 	count     int
+	// aggregates is "open high low volume vwap", empty without them.
+	aggregates string
 }
 
 // expected computes the contract's output for a backlog independently of the
 // engine: per partition in offset order, a record is late when its window
 // ended at or before the watermark (max event time so far) minus grace,
 // aligned down; every other record counts, and the latest by (event time,
-// offset) is emitted. All windows are eventually emitted (the last ones by
-// wall clock). It returns the records and the late count.
-func expected(records []sent, size, grace time.Duration) (map[outputKey]outputRecord, int) {
-	sz, gr := size.Milliseconds(), grace.Milliseconds()
+// offset) is emitted, with the interval aggregates of the records counted
+// (from bigdec's model) when they are on. All windows are eventually emitted
+// (the last ones by wall clock). It returns the records and the late count.
+func (h *harness) expected(records []sent) (map[outputKey]outputRecord, int) {
+	h.t.Helper()
+	sz, gr := h.size.Milliseconds(), h.grace.Milliseconds()
 	align := func(t int64) int64 { return t - ((t%sz)+sz)%sz }
 	byPartition := map[int32][]sent{}
 	for _, r := range records {
@@ -209,8 +236,9 @@ func expected(records []sent, size, grace time.Duration) (map[outputKey]outputRe
 		}
 	}
 	type best struct {
-		r     sent
-		count int
+		r         sent
+		count     int
+		aggregate bigdec.Aggregate
 	}
 	chosen := map[outputKey]*best{}
 	late := 0
@@ -233,6 +261,10 @@ func expected(records []sent, size, grace time.Duration) (map[outputKey]outputRe
 				chosen[k] = b
 			}
 			b.count++
+			if h.aggregates {
+				price, volume := quote(h.t, r.value)
+				b.aggregate.Add(price, volume, r.eventTime, r.offset)
+			}
 			if r.eventTime > b.r.eventTime || (r.eventTime == b.r.eventTime && r.offset > b.r.offset) {
 				b.r = r
 			}
@@ -240,9 +272,36 @@ func expected(records []sent, size, grace time.Duration) (map[outputKey]outputRe
 	}
 	out := map[outputKey]outputRecord{}
 	for k, b := range chosen {
-		out[k] = outputRecord{value: string(b.r.value), timestamp: b.r.eventTime, end: k.start + sz, count: b.count}
+		o := outputRecord{value: string(b.r.value), timestamp: b.r.eventTime, end: k.start + sz, count: b.count}
+		if h.aggregates {
+			a := b.aggregate.Headers()
+			o.aggregates = strings.Join([]string{a.Open, a.High, a.Low, a.Volume, a.VWAP}, " ")
+		}
+		out[k] = o
 	}
 	return out, late
+}
+
+// quote reads a valid trade's price and volume with encoding/json and
+// math/big.
+func quote(t *testing.T, value []byte) (price, volume bigdec.Number) {
+	t.Helper()
+	var fields struct{ Price, Volume json.RawMessage }
+	if err := json.Unmarshal(value, &fields); err != nil {
+		t.Fatalf("trade %s: %v", value, err)
+	}
+	read := func(raw json.RawMessage) bigdec.Number {
+		var text string
+		if json.Unmarshal(raw, &text) != nil {
+			text = string(raw)
+		}
+		n, ok := bigdec.Parse(text)
+		if !ok || n.Value == nil {
+			t.Fatalf("trade %s: %q is not a usable number", value, raw)
+		}
+		return n
+	}
+	return read(fields.Price), read(fields.Volume)
 }
 
 // collect reads the output topic as read_committed until want records or the
@@ -266,7 +325,15 @@ func (h *harness) collect(want int, timeout time.Duration) map[outputKey]outputR
 				h.t.Errorf("duplicate output for %s window %d", k.isin, k.start)
 			}
 		}
-		out[k] = outputRecord{value: string(m.Value), timestamp: m.Timestamp.UnixMilli(), end: end, count: count}
+		var aggregates []string
+		for _, name := range []string{aggregator.HeaderWindowOpen, aggregator.HeaderWindowHigh, aggregator.HeaderWindowLow,
+			aggregator.HeaderWindowVolume, aggregator.HeaderWindowVWAP} {
+			if v := testkit.Header(m, name); v != "" {
+				aggregates = append(aggregates, v)
+			}
+		}
+		out[k] = outputRecord{value: string(m.Value), timestamp: m.Timestamp.UnixMilli(), end: end, count: count,
+			aggregates: strings.Join(aggregates, " ")}
 	}
 	if dups > 0 {
 		h.t.Fatalf("%d duplicate (ISIN, window) records in %d output records", dups, len(msgs))

@@ -21,6 +21,7 @@ import (
 // window had ended in its own raw partition's order.
 func TestE2ERepartition(t *testing.T) {
 	h := newHarness(t, 3)
+	h.aggregates = true
 	h.extraArgs = []string{"--input.repartition=true"}
 	start := time.Now().Add(-5 * time.Minute).Truncate(2 * time.Second)
 	records := untie(trades(11, 3000, 40, start, 10*time.Millisecond, 300*time.Millisecond))
@@ -36,7 +37,7 @@ func TestE2ERepartition(t *testing.T) {
 		testkit.Record{Key: []byte("x"), Value: []byte(`{"isin":"KR7005930004"}`), Timestamp: start, Partition: -1},
 		testkit.Record{Value: []byte(`not json`), Timestamp: start, Partition: -1})
 	raw := keyedByISIN(h.produce(records)[:3000])
-	want, late := expected(raw, h.size, h.grace)
+	want, late := h.expected(raw)
 	if late == 0 {
 		t.Fatal("test data has no late records; the scenario would not cover them")
 	}
@@ -71,6 +72,7 @@ func TestE2ERepartition(t *testing.T) {
 // others do not make the others' trades late.
 func TestE2ERepartitionBacklog(t *testing.T) {
 	h := newHarness(t, 6)
+	h.aggregates = true
 	h.extraArgs = []string{"--input.repartition=true"}
 	start := time.Now().Add(-time.Hour).Truncate(2 * time.Second)
 	// 300 s of event time; every raw partition in event-time order.
@@ -80,7 +82,7 @@ func TestE2ERepartitionBacklog(t *testing.T) {
 		records[i].Key = []byte(fmt.Sprintf("order-%d", rng.Int63()))
 	}
 	raw := keyedByISIN(h.produce(records))
-	want, late := expected(raw, h.size, h.grace)
+	want, late := h.expected(raw)
 	if late != 0 {
 		t.Fatalf("test data: %d late records in the raw partitions' own order, want none", late)
 	}
@@ -200,7 +202,7 @@ func TestE2ERepartitionRawBacklogHoldsQuietClose(t *testing.T) {
 	}
 	time.Sleep(time.Until(time.UnixMilli(windowStart + size + 1000)))
 	second := h.startProcess(&logs)
-	want, late := expected(raw, h.size, h.grace)
+	want, late := h.expected(raw)
 	if late != 0 {
 		t.Fatalf("test data has %d late records", late)
 	}

@@ -30,7 +30,7 @@ func TestE2EBacklogExact(t *testing.T) {
 	}
 	records = append(records[:500], append(ties, records[500:]...)...)
 	in := h.produce(records)
-	want, late := expected(in, h.size, h.grace)
+	want, late := h.expected(in)
 	if w := want[outputKey{"KR7005930003", start.Add(4 * time.Second).UnixMilli()}]; w.value != `{"isin":"KR7005930003","tie":2}` {
 		t.Fatalf("test data: the tie is not the expected winner of its window: %+v", w)
 	}
@@ -60,13 +60,16 @@ func TestE2EBacklogExact(t *testing.T) {
 
 // The aggregator process, SIGKILLed several times while draining a large
 // backlog and restarted each time, still leaves exactly the expected records
-// for a read_committed reader: no duplicate, no gap.
+// for a read_committed reader: no duplicate, no gap, and the interval
+// aggregates of every record rebuilt from the replayed input exactly as one
+// uninterrupted run computes them.
 func TestE2EKilledDuringBacklog(t *testing.T) {
 	h := newHarness(t, 4)
+	h.aggregates = true
 	start := time.Now().Add(-2 * time.Hour).Truncate(2 * time.Second)
 	// 400,000 trades over 900 ISINs spanning 800 windows.
 	in := h.produce(trades(2, 400_000, 900, start, 4*time.Millisecond, 800*time.Millisecond))
-	want, late := expected(in, h.size, h.grace)
+	want, late := h.expected(in)
 	t.Logf("%d input records, %d expected output records, %d late", len(in), len(want), late)
 
 	var logs testkit.SyncBuffer
@@ -155,7 +158,7 @@ func TestE2ETwoInstancesRebalance(t *testing.T) {
 	third := h.startInProcess() // the first comes back as a new member
 	produceFor(3*time.Second, 400)
 
-	want, late := expected(in, h.size, h.grace)
+	want, late := h.expected(in)
 	got := h.collect(len(want), 60*time.Second)
 	for name, stop := range map[string]func() error{"second": second, "third": third} {
 		if err := stop(); err != nil {
@@ -170,9 +173,11 @@ func TestE2ETwoInstancesRebalance(t *testing.T) {
 }
 
 // Malformed records land in the DLQ with the right reason and source headers;
-// the output is exactly what the valid records alone give.
+// the output is exactly what the valid records alone give. The interval
+// aggregates are on, so bad prices and volumes are malformed too.
 func TestE2EMalformedToDLQ(t *testing.T) {
 	h := newHarness(t, 2)
+	h.aggregates = true
 	start := time.Now().Add(-5 * time.Minute).Truncate(2 * time.Second)
 	records := trades(3, 1000, 30, start, 10*time.Millisecond, 0)
 	bad := []struct {
@@ -185,13 +190,16 @@ func TestE2EMalformedToDLQ(t *testing.T) {
 		{`{"code":"KR7005930003"}`, start.Add(2 * time.Second), "missing-isin"},
 		{`{"isin":"kr7005930003"}`, start.Add(3 * time.Second), "invalid-isin"},
 		{`{"isin":"KR7005930004"}`, start.Add(3 * time.Second), "invalid-isin"},
-		{`{"isin":"KR7005930003"}`, time.Now().Add(time.Hour), "future-time"},
+		{`{"isin":"KR7005930003","price":1,"volume":1}`, time.Now().Add(time.Hour), "future-time"},
+		{`{"isin":"KR7005930003","price":"71,200","volume":3}`, start.Add(4 * time.Second), "invalid-price"},
+		{`{"isin":"KR7005930003","price":71200,"volume":0}`, start.Add(4 * time.Second), "invalid-price"},
+		{`{"isin":"KR7005930003","volume":3}`, start.Add(5 * time.Second), "invalid-price"},
 	}
 	var mixed []testkit.Record
 	for i, r := range records {
 		mixed = append(mixed, r)
-		if i%150 == 0 && i/150 < len(bad) {
-			b := bad[i/150]
+		if i%100 == 0 && i/100 < len(bad) {
+			b := bad[i/100]
 			mixed = append(mixed, testkit.Record{Key: []byte("KR7005930003"), Value: []byte(b.value), Timestamp: b.ts, Partition: -1,
 				Headers: []kafka.Header{{Key: "origin", Value: []byte("test")}}})
 		}
@@ -201,7 +209,7 @@ func TestE2EMalformedToDLQ(t *testing.T) {
 		in[i].valid = !strings.Contains(string(in[i].value), "kr7") && json.Valid(in[i].value) &&
 			strings.Contains(string(in[i].value), `"seq"`)
 	}
-	want, _ := expected(in, h.size, h.grace)
+	want, _ := h.expected(in)
 	stop := h.startInProcess()
 	got := h.collect(len(want), 30*time.Second)
 	dlq := h.kafka.ReadCommitted(t, h.dlq, len(bad), 0, 30*time.Second)
@@ -240,7 +248,7 @@ func TestE2EMalformedToDLQ(t *testing.T) {
 			t.Errorf("DLQ record key %q, want the original", m.Key)
 		}
 	}
-	wantReasons := map[string]int{"invalid-json": 2, "missing-isin": 1, "invalid-isin": 2, "future-time": 1}
+	wantReasons := map[string]int{"invalid-json": 2, "missing-isin": 1, "invalid-isin": 2, "future-time": 1, "invalid-price": 3}
 	if fmt.Sprint(reasons) != fmt.Sprint(wantReasons) {
 		t.Fatalf("DLQ reasons %v, want %v", reasons, wantReasons)
 	}
@@ -260,7 +268,7 @@ func TestE2EQuietPartitionClosesByWallClock(t *testing.T) {
 		batch[i].Timestamp = now
 	}
 	in := h.produce(batch)
-	want, _ := expected(in, h.size, h.grace)
+	want, _ := h.expected(in)
 	windowEnd := (now.UnixMilli()/h.size.Milliseconds() + 1) * h.size.Milliseconds()
 	got := h.collect(len(want), 10*time.Second)
 	seen := time.Now()

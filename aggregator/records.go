@@ -17,6 +17,18 @@ const (
 	HeaderTradeCount  = "trade-count"
 )
 
+// The interval aggregates' headers (the contract's additions), present when
+// input.price_field and input.volume_field are set: decimal text over the
+// window's valid, non-late trades of the ISIN (window.Aggregate has the
+// rules).
+const (
+	HeaderWindowOpen   = "window-open"
+	HeaderWindowHigh   = "window-high"
+	HeaderWindowLow    = "window-low"
+	HeaderWindowVolume = "window-volume"
+	HeaderWindowVWAP   = "window-vwap"
+)
+
 // Output record headers added to the contract's: how the window closed and
 // where in the input, so that an audit (cmd/verify) can recompute every
 // record exactly, including windows closed by wall clock, whose timing the
@@ -75,20 +87,47 @@ func newClosedHeaders(source int32, c window.Closed) closedHeaders {
 // ISIN, the chosen trade's original bytes and event time, window headers.
 // Partition is left to the producer's murmur2 partitioner.
 func outputMessage(topic *string, h closedHeaders, e window.Latest) *kafka.Message {
+	headers := make([]kafka.Header, 0, 11)
+	headers = append(headers,
+		kafka.Header{Key: HeaderWindowStart, Value: h.start},
+		kafka.Header{Key: HeaderWindowEnd, Value: h.end},
+		kafka.Header{Key: HeaderTradeCount, Value: strconv.AppendInt(nil, int64(e.Count), 10)},
+		kafka.Header{Key: HeaderClosedBy, Value: h.closedBy},
+		kafka.Header{Key: HeaderClosedAtOffset, Value: h.closedAt},
+		kafka.Header{Key: HeaderSourcePartition, Value: h.partition},
+	)
+	if e.Aggregate != nil {
+		headers = appendAggregateHeaders(headers, e.Aggregate)
+	}
 	return &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: topic, Partition: kafka.PartitionAny},
 		Key:            append([]byte(nil), e.ISIN[:]...),
 		Value:          e.Value,
 		Timestamp:      time.UnixMilli(e.EventTime),
-		Headers: []kafka.Header{
-			{Key: HeaderWindowStart, Value: h.start},
-			{Key: HeaderWindowEnd, Value: h.end},
-			{Key: HeaderTradeCount, Value: strconv.AppendInt(nil, int64(e.Count), 10)},
-			{Key: HeaderClosedBy, Value: h.closedBy},
-			{Key: HeaderClosedAtOffset, Value: h.closedAt},
-			{Key: HeaderSourcePartition, Value: h.partition},
-		},
+		Headers:        headers,
 	}
+}
+
+// appendAggregateHeaders appends the aggregate's headers, their values
+// sharing one buffer.
+func appendAggregateHeaders(headers []kafka.Header, a *window.Aggregate) []kafka.Header {
+	fields := [...]struct {
+		key   string
+		write func([]byte) []byte
+	}{
+		{HeaderWindowOpen, a.AppendOpen},
+		{HeaderWindowHigh, a.AppendHigh},
+		{HeaderWindowLow, a.AppendLow},
+		{HeaderWindowVolume, a.AppendVolume},
+		{HeaderWindowVWAP, a.AppendVWAP},
+	}
+	buf := make([]byte, 0, 128)
+	for _, f := range fields {
+		from := len(buf)
+		buf = f.write(buf)
+		headers = append(headers, kafka.Header{Key: f.key, Value: buf[from:len(buf):len(buf)]})
+	}
+	return headers
 }
 
 // dlqMessage is the dead-letter record for a rejected input record: original

@@ -172,7 +172,7 @@ func (s *repartitionStage) handle(msg *kafka.Message, now time.Time) error {
 	src.lastRecordAt = now
 	src.end.fetched()
 	src.idle, src.announce = false, true
-	id, eventTime, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), now)
+	t, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), now)
 	if rej != nil {
 		if s.dlqTopic == "" {
 			if err := s.txn.begin(); err != nil { // the offset still has to be committed
@@ -190,13 +190,13 @@ func (s *repartitionStage) handle(msg *kafka.Message, now time.Time) error {
 	if src.watermark != window.NoTime {
 		headers = append(headers, kafka.Header{Key: progress.HeaderRawWatermark, Value: strconv.AppendInt(nil, src.watermark, 10)})
 	}
-	if through := s.closedThroughAt(eventTime); through > s.closedThroughAt(src.watermark) {
+	if through := s.closedThroughAt(t.EventTime); through > s.closedThroughAt(src.watermark) {
 		s.crossed = true
 	}
-	src.watermark = max(src.watermark, eventTime)
+	src.watermark = max(src.watermark, t.EventTime)
 	return s.txn.produce(&kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &s.keyedTopic, Partition: kafka.PartitionAny},
-		Key:            append([]byte(nil), id[:]...),
+		Key:            append([]byte(nil), t.ISIN[:]...),
 		Value:          msg.Value,
 		Timestamp:      msg.Timestamp,
 		Headers:        headers,

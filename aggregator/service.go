@@ -328,7 +328,7 @@ func (s *Service) watchClientErrors(events chan kafka.Event, client string) {
 }
 
 func (s *Service) parser() *trade.Parser {
-	return trade.NewParser(trade.Fields{ISIN: s.cfg.Input.ISINField, Time: s.cfg.Input.TimeField, MaxFuture: s.cfg.Input.MaxFuture})
+	return trade.NewParser(s.cfg.Input.Fields())
 }
 
 func (s *Service) newWindowStage(ctx context.Context, topic string) (*windowStage, func(), error) {
@@ -337,9 +337,10 @@ func (s *Service) newWindowStage(ctx context.Context, topic string) (*windowStag
 		return nil, nil, err
 	}
 	ws := &windowStage{
-		metrics:     s.metrics,
-		parser:      s.parser(),
-		window:      window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace, IdleTimeout: s.cfg.Window.IdleTimeout, Upstream: s.cfg.Input.Repartition},
+		metrics: s.metrics,
+		parser:  s.parser(),
+		window: window.Config{Size: s.cfg.Window.Size, Grace: s.cfg.Window.Grace, IdleTimeout: s.cfg.Window.IdleTimeout, Upstream: s.cfg.Input.Repartition,
+			Aggregates: s.cfg.Input.Fields().Aggregates()},
 		outputTopic: s.cfg.Output.Topic,
 		dlqTopic:    s.cfg.DLQ.Topic,
 		partitions:  map[int32]*partitionState{},

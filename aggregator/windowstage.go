@@ -155,7 +155,7 @@ func (s *windowStage) handleMessage(msg *kafka.Message, now time.Time) error {
 	if replay {
 		s.metrics.replayed.Inc()
 	}
-	id, eventTime, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), now)
+	t, rej := s.parser.Parse(msg.Value, msg.Timestamp.UnixMilli(), now)
 	switch {
 	case rej != nil && !replay:
 		var dlq *kafka.Message
@@ -166,7 +166,7 @@ func (s *windowStage) handleMessage(msg *kafka.Message, now time.Time) error {
 			return err
 		}
 	case rej == nil:
-		record := window.Record{ISIN: id, EventTime: eventTime, Offset: offset, Value: msg.Value}
+		record := window.Record{ISIN: t.ISIN, EventTime: t.EventTime, Offset: offset, Value: msg.Value, Price: t.Price, Volume: t.Volume}
 		if s.window.Upstream {
 			record.Source, record.Stamp = progress.CopiedFrom(msg.Headers)
 		}

@@ -6,12 +6,12 @@ import (
 	"fmt"
 )
 
-// This file is a single-pass JSON validator that also picks out two
+// This file is a single-pass JSON validator that also picks out a few
 // top-level fields. A general parser (fastjson, measured at 220 ns for a
 // 160-byte trade) builds a value tree the aggregator never uses; the contract
 // only needs to know that the record is valid JSON, that it is an object, and
-// what its ISIN and time fields hold. Validity follows encoding/json.Valid
-// exactly, which FuzzScanMatchesEncodingJSON checks.
+// what its ISIN, time, price and volume fields hold. Validity follows
+// encoding/json.Valid exactly, which FuzzScanMatchesEncodingJSON checks.
 //
 // Members in the compact form producers write take a fast path here; any
 // other member, and everything nested, goes through the grammar in
@@ -36,22 +36,53 @@ func (k kind) String() string {
 // field is a picked-out top-level field: its kind and raw bytes (for a string,
 // the bytes between the quotes, still escaped when escaped is true).
 type field struct {
-	kind    kind
 	raw     []byte
+	kind    kind
 	escaped bool
 }
 
 // errNotObject is returned for valid JSON that is not an object.
 var errNotObject = errors.New("value is not a JSON object")
 
+// wanted names the top-level fields scanTrade picks out. isin is always set;
+// time, price and volume are looked for only when set, and price and volume
+// are set together. Make one with newWanted.
+type wanted struct {
+	isin, time, price, volume string
+	// quoteKeys has the bit keyBit gives price and volume set: most other
+	// keys get other bits, and the compact loop skips them with a shift
+	// instead of a call. Zero when price and volume are not set.
+	quoteKeys uint64
+}
+
+// keyBit is a key's bit in wanted.quoteKeys, from its first byte and its
+// length. In the generator's trades no other key shares a bit with price or
+// volume; a key that does only costs a comparison.
+func keyBit(first byte, length int) uint { return (uint(first) + 7*uint(length)) & 63 }
+
+// newWanted returns the wanted fields with price and volume set only when
+// both are named.
+func newWanted(isin, time, price, volume string) wanted {
+	w := wanted{isin: isin, time: time}
+	if price != "" && volume != "" {
+		w.price, w.volume = price, volume
+		w.quoteKeys = 1<<keyBit(price[0], len(price)) | 1<<keyBit(volume[0], len(volume))
+	}
+	return w
+}
+
+// picked holds the fields scanTrade picked out; kindNone for those absent.
+type picked struct {
+	isin, time, price, volume field
+}
+
 // scanTrade validates data as one JSON object (surrounding white space
-// allowed) and stores its top-level fields named isinKey and timeKey (the
-// last occurrence wins, as in encoding/json) in isinField and timeField,
-// which the caller passes zeroed; after an error they hold nothing useful.
-// timeKey may be empty. The fields are passed by pointer because returning
-// two of them and an error spills the results through the stack and costs
-// more than the scan of a short field.
-func scanTrade(data []byte, isinKey, timeKey string, isinField, timeField *field) error {
+// allowed) and stores its top-level fields named in want (the last
+// occurrence wins, as in encoding/json) in got, which the caller passes
+// zeroed; after an error it holds nothing useful. The fields are passed by
+// pointer because returning them and an error spills the results through the
+// stack and costs more than the scan of a short field.
+func scanTrade(data []byte, want *wanted, got *picked) error {
 	i := skipSpace(data, 0)
 	if i >= len(data) {
 		return errors.New("empty value")
@@ -70,7 +101,7 @@ func scanTrade(data []byte, isinKey, timeKey string, isinField, timeField *field
 	if i < len(data) && data[i] == '}' {
 		return endOfValue(data, i+1)
 	}
-	return scanCompactMembers(data, i, &fieldPicker{isinKey: isinKey, timeKey: timeKey, isin: isinField, time: timeField})
+	return scanCompactMembers(data, i, &fieldPicker{want: want, got: got})
 }
 
 // scanCompactMembers scans the members of an object from data[i] as long as
@@ -80,7 +111,10 @@ func scanTrade(data []byte, isinKey, timeKey string, isinField, timeField *field
 // takes over; it is out of line so that this loop's few variables stay in
 // registers.
 func scanCompactMembers(data []byte, i int, picker *fieldPicker) error {
-	isinKey, timeKey := picker.isinKey, picker.timeKey
+	// The price and volume names are read from memory, and only for keys
+	// whose bit in quoteKeys is set: held in registers through the loop they
+	// would crowd out its other variables.
+	isinKey, timeKey, quoteKeys := picker.want.isin, picker.want.time, picker.want.quoteKeys
 	for i < len(data) && data[i] == '"' {
 		keyEnd := indexStringStop(data, i+1)
 		start := keyEnd + 2 // past the closing quote and the colon
@@ -106,9 +140,15 @@ func scanCompactMembers(data []byte, i int, picker *fieldPicker) error {
 		}
 		// picker.pick, inlined for a key without escapes.
 		if key := data[i+1 : keyEnd]; string(key) == isinKey {
-			*picker.isin = newField(data[start:end], k, false)
+			picker.got.isin = newField(data[start:end], k, false)
 		} else if timeKey != "" && string(key) == timeKey {
-			*picker.time = newField(data[start:end], k, false)
+			picker.got.time = newField(data[start:end], k, false)
+		} else if quoteKeys>>keyBit(data[i+1], len(key))&1 != 0 { // data[i+1] is the closing quote of an empty key
+			if want := picker.want; string(key) == want.price {
+				picker.got.price = newField(data[start:end], k, false)
+			} else if string(key) == want.volume {
+				picker.got.volume = newField(data[start:end], k, false)
+			}
 		}
 		if data[end] == '}' {
 			return endOfValue(data, end+1)
@@ -152,18 +192,29 @@ func endOfValue(data []byte, i int) error {
 
 // fieldPicker keeps the top-level fields scanTrade looks for.
 type fieldPicker struct {
-	isinKey, timeKey string
-	isin, time       *field
+	want *wanted
+	got  *picked
 }
 
 // pick keeps the member's value if key is one the picker looks for. value
 // is the value's text and k its kind; escaped says whether a string value
 // holds escapes, keyEscaped whether key does.
 func (p *fieldPicker) pick(key []byte, keyEscaped bool, value []byte, k kind, escaped bool) {
-	if keyIs(key, keyEscaped, p.isinKey) {
-		*p.isin = newField(value, k, escaped)
-	} else if p.timeKey != "" && keyIs(key, keyEscaped, p.timeKey) {
-		*p.time = newField(value, k, escaped)
+	if keyIs(key, keyEscaped, p.want.isin) {
+		p.got.isin = newField(value, k, escaped)
+	} else if p.want.time != "" && keyIs(key, keyEscaped, p.want.time) {
+		p.got.time = newField(value, k, escaped)
+	} else if p.want.price != "" {
+		p.pickQuote(key, keyEscaped, value, k, escaped)
+	}
+}
+
+// pickQuote is pick for the price and volume fields.
+func (p *fieldPicker) pickQuote(key []byte, keyEscaped bool, value []byte, k kind, escaped bool) {
+	if keyIs(key, keyEscaped, p.want.price) {
+		p.got.price = newField(value, k, escaped)
+	} else if keyIs(key, keyEscaped, p.want.volume) {
+		p.got.volume = newField(value, k, escaped)
 	}
 }
 

@@ -23,6 +23,9 @@ type Config struct {
 	// stage (see Progress): windows close on the sources' watermarks and
 	// quiet sources, not on the partition's own records.
 	Upstream bool
+	// Aggregates turns on each closed entry's Aggregate, computed from the
+	// records' Price and Volume.
+	Aggregates bool
 }
 
 // Start returns the start of the window holding event time t (ms).

@@ -4,6 +4,7 @@ import (
 	"math"
 	"time"
 
+	"tickcompact/aggregator/decimal"
 	"tickcompact/internal/isin"
 )
 
@@ -33,6 +34,9 @@ type Record struct {
 	// record that carries neither has Source -1 and Stamp NoTime.
 	Source int32
 	Stamp  int64
+	// Price and Volume feed the window's Aggregate; only read when
+	// Config.Aggregates is on.
+	Price, Volume decimal.Decimal
 }
 
 // Latest is the chosen trade of one ISIN in a closed window.
@@ -43,6 +47,9 @@ type Latest struct {
 	Value     []byte
 	// Count is the number of valid, non-late trades of this ISIN in the window.
 	Count int
+	// Aggregate summarises those trades when Config.Aggregates is on; nil
+	// otherwise.
+	Aggregate *Aggregate
 }
 
 // Closed is one window of one partition, closed and ready to emit.
@@ -115,11 +122,13 @@ type openWindow struct {
 	// the updated value back.
 	index   map[ISIN]int32
 	entries []entry
+	// aggregates parallels entries when Config.Aggregates is on.
+	aggregates []Aggregate
 }
 
 // add counts r in the window, keeps it if it is the ISIN's latest, and
 // reports whether the ISIN is new to the window.
-func (w *openWindow) add(r Record) (newISIN bool) {
+func (w *openWindow) add(r *Record, aggregates bool) (newISIN bool) {
 	if w.firstOffset > r.Offset {
 		w.firstOffset = r.Offset
 	}
@@ -127,7 +136,14 @@ func (w *openWindow) add(r Record) (newISIN bool) {
 	if !ok {
 		w.index[r.ISIN] = int32(len(w.entries))
 		w.entries = append(w.entries, entry{isin: r.ISIN, eventTime: r.EventTime, offset: r.Offset, value: r.Value, count: 1})
+		if aggregates {
+			w.aggregates = append(w.aggregates, Aggregate{})
+			w.aggregates[len(w.aggregates)-1].start(r)
+		}
 		return true
+	}
+	if aggregates {
+		w.aggregates[i].add(r)
 	}
 	e := &w.entries[i]
 	e.count++
@@ -142,6 +158,8 @@ func (w *openWindow) reset() {
 	clear(w.index)
 	clear(w.entries)
 	w.entries = w.entries[:0]
+	clear(w.aggregates)
+	w.aggregates = w.aggregates[:0]
 }
 
 // Partition holds the windows of one input partition. It is not safe for
@@ -239,7 +257,7 @@ func (p *Partition) Add(r Record, now time.Time) Outcome {
 		p.closeByWatermark()
 		return Late
 	}
-	if p.window(end).add(r) {
+	if p.window(end).add(&r, p.cfg.Aggregates) {
 		p.openISINs++
 	}
 	p.closeByWatermark()
@@ -295,6 +313,7 @@ func (p *Partition) closeThrough(through int64, byWallClock bool) {
 		for _, e := range w.entries {
 			c.Entries = append(c.Entries, Latest{ISIN: e.isin, EventTime: e.eventTime, Offset: e.offset, Value: e.value, Count: e.count})
 		}
+		attachAggregates(c.Entries, w.aggregates)
 		p.openISINs -= len(w.entries)
 		w.reset()
 		p.spare = append(p.spare, w)

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"tickcompact/aggregator/decimal"
 )
 
 var (
@@ -21,12 +23,16 @@ func isinOf(s string) ISIN {
 }
 
 // emitted flattens closed windows into comparable strings:
-// "start-end ISIN value count".
+// "start-end ISIN value count", then the aggregate when there is one.
 func emitted(closed []Closed) []string {
 	var out []string
 	for _, c := range closed {
 		for _, e := range c.Entries {
-			out = append(out, fmt.Sprintf("%d-%d %s %s %d", c.Start, c.End, e.ISIN, e.Value, e.Count))
+			line := fmt.Sprintf("%d-%d %s %s %d", c.Start, c.End, e.ISIN, e.Value, e.Count)
+			if e.Aggregate != nil {
+				line += " " + aggregateText(e.Aggregate)
+			}
+			out = append(out, line)
 		}
 	}
 	sort.Strings(out)
@@ -240,13 +246,15 @@ func TestReplayEqualsUninterruptedRun(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	ids := []ISIN{samsung, hynix, isinOf("US0378331005"), isinOf("GB0002634946")}
 	for trial := 0; trial < 200; trial++ {
-		cfg := Config{Size: 2 * time.Second, Grace: time.Duration(rng.Intn(3)) * 300 * time.Millisecond}
+		cfg := Config{Size: 2 * time.Second, Grace: time.Duration(rng.Intn(3)) * 300 * time.Millisecond, Aggregates: trial%2 == 0}
 		var records []Record
 		at := t0.UnixMilli()
 		for i := 0; i < 60; i++ {
 			at += int64(rng.Intn(400))
 			ts := at - int64(rng.Intn(2500)) // disorder, some late
-			records = append(records, Record{ISIN: ids[rng.Intn(len(ids))], EventTime: ts, Offset: int64(i), Value: []byte(fmt.Sprint(i))})
+			price, volume := randomQuote(rng)
+			records = append(records, Record{ISIN: ids[rng.Intn(len(ids))], EventTime: ts, Offset: int64(i), Value: []byte(fmt.Sprint(i)),
+				Price: price, Volume: volume})
 		}
 
 		whole := NewPartition(cfg, t0)
@@ -329,22 +337,25 @@ func ids4(i int) ISIN {
 }
 
 func TestAddDoesNotAllocateInSteadyState(t *testing.T) {
-	cfg := Config{Size: 2 * time.Second}
-	p := NewPartition(cfg, t0)
-	value := []byte(`{"isin":"KR7005930003"}`)
-	ts := t0.UnixMilli()
-	off := int64(0)
-	add := func() {
-		p.Add(Record{ISIN: samsung, EventTime: ts, Offset: off, Value: value}, t0)
-		off++
-		ts++
-	}
-	for i := 0; i < 10000; i++ { // warm up the spare maps
-		add()
-		p.TakeClosed()
-	}
-	if n := testing.AllocsPerRun(1000, add); n > 0.05 {
-		t.Fatalf("Add allocates %.2f times per record", n)
+	for _, aggregates := range []bool{false, true} {
+		cfg := Config{Size: 2 * time.Second, Aggregates: aggregates}
+		p := NewPartition(cfg, t0)
+		value := []byte(`{"isin":"KR7005930003"}`)
+		ts := t0.UnixMilli()
+		off := int64(0)
+		add := func() {
+			p.Add(Record{ISIN: samsung, EventTime: ts, Offset: off, Value: value,
+				Price: decimal.Decimal{Unscaled: 71200 + off%7}, Volume: decimal.Decimal{Unscaled: 15}}, t0)
+			off++
+			ts++
+		}
+		for i := 0; i < 10000; i++ { // warm up the spare maps
+			add()
+			p.TakeClosed()
+		}
+		if n := testing.AllocsPerRun(1000, add); n > 0.05 {
+			t.Fatalf("aggregates %v: Add allocates %.2f times per record", aggregates, n)
+		}
 	}
 }
 

@@ -209,11 +209,12 @@ func TestParseBenchOutputAndMedian(t *testing.T) {
 		t.Errorf("medians %+v", med)
 	}
 	rows := engineRows(med, 3)
-	if len(rows) != 2 || rows[0].Verdict != Missed || rows[1].Verdict != Missed {
+	if len(rows) != 4 || rows[0].Verdict != Missed || rows[1].Verdict != Missed || rows[2].Verdict != Unmeasured {
 		t.Errorf("rows %+v", rows)
 	}
-	fast := engineRows([]BenchResult{{Name: "BenchmarkRecordPath/isins=900", NsPerOp: 200, AllocsPerOp: 1}}, 1)
-	if fast[0].Verdict != Met || fast[1].Verdict != Unmeasured {
+	fast := engineRows([]BenchResult{{Name: "BenchmarkRecordPath/isins=900", NsPerOp: 200, AllocsPerOp: 1},
+		{Name: "BenchmarkRecordPath/isins=900,aggregates=on", NsPerOp: 240}}, 1)
+	if fast[0].Verdict != Met || fast[1].Verdict != Unmeasured || fast[2].Verdict != Met || fast[2].ID != "1c" || fast[3].Verdict != Unmeasured {
 		t.Errorf("200 ns, 1 alloc and a missing sub-benchmark: %+v", fast)
 	}
 }
@@ -246,12 +247,12 @@ func TestRoundRobinFeed(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < n; i++ {
 		msg := feed.record(&topic, now)
-		id, ts, rej := parser.Parse(msg.Value, now.UnixMilli(), now)
+		tr, rej := parser.Parse(msg.Value, now.UnixMilli(), now)
 		if rej != nil {
 			t.Fatalf("record %s rejected: %v", msg.Value, rej)
 		}
-		if id.String() != string(msg.Key) || ts != now.UnixMilli() {
-			t.Fatalf("parsed %s at %d from key %s", id, ts, msg.Key)
+		if tr.ISIN.String() != string(msg.Key) || tr.EventTime != now.UnixMilli() {
+			t.Fatalf("parsed %s at %d from key %s", tr.ISIN, tr.EventTime, msg.Key)
 		}
 		seen[string(msg.Key)] = true
 	}

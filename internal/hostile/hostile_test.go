@@ -25,7 +25,7 @@ func TestEveryKindIsRejectedForItsReason(t *testing.T) {
 		for i := range 50 {
 			ts := now.Add(-time.Duration(rng.Intn(3600)) * time.Second)
 			key, value, stamp := k.Make(rng, validISINs[i%len(validISINs)], ts)
-			_, _, rej := parser.Parse(value, stamp.UnixMilli(), now)
+			_, rej := parser.Parse(value, stamp.UnixMilli(), now)
 			switch {
 			case rej == nil:
 				t.Fatalf("%s: accepted (key %q, value %.80q, timestamp %d)", k.Name, key, value, stamp.UnixMilli())
@@ -46,7 +46,7 @@ func TestTheInputsOfMakeAreValid(t *testing.T) {
 	now := time.Now()
 	for _, id := range validISINs {
 		value := []byte(`{"isin":"` + id + `","price":71000,"volume":3}`)
-		if _, _, rej := parser.Parse(value, now.Add(-time.Hour).UnixMilli(), now); rej != nil {
+		if _, rej := parser.Parse(value, now.Add(-time.Hour).UnixMilli(), now); rej != nil {
 			t.Errorf("a valid trade of %s was rejected: %v", id, rej)
 		}
 	}

@@ -73,7 +73,7 @@ func (c *copier) txn(chunks ...chunk) {
 			}
 			c.next[ch.raw]++
 			tr := c.raw[ch.raw][i]
-			id, _, rej := copierParser.Parse(tr.value(), tr.timestamp, time.Now())
+			parsed, rej := copierParser.Parse(tr.value(), tr.timestamp, time.Now())
 			if rej != nil {
 				continue
 			}
@@ -85,7 +85,7 @@ func (c *copier) txn(chunks ...chunk) {
 				headers = append(headers, kafka.Header{Key: progress.HeaderRawWatermark, Value: []byte(strconv.FormatInt(w, 10))})
 			}
 			c.watermark[ch.raw] = max(c.watermark[ch.raw], tr.timestamp)
-			c.append(c.partitionOf(string(id[:])), InputRecord{Key: id[:], Value: tr.value(), Timestamp: tr.timestamp, Headers: headers})
+			c.append(c.partitionOf(parsed.ISIN.String()), InputRecord{Key: parsed.ISIN[:], Value: tr.value(), Timestamp: tr.timestamp, Headers: headers})
 		}
 		changed = append(changed, window.Progress{Source: int32(ch.raw), Offset: int64(c.next[ch.raw]), Watermark: c.watermark[ch.raw]})
 	}

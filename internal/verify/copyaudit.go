@@ -127,12 +127,13 @@ func (v *Verifier) Raw(r InputRecord) {
 	if i < 0 {
 		return // out of order: not from a topic reader
 	}
-	_, eventTime, rej := v.parse(r)
+	t, rej := v.parse(r)
 	if rej != nil {
 		rs.RawRejected[string(rej.Reason)]++
 		rp.state[i] = rawRejected
 		return
 	}
+	eventTime := t.EventTime
 	rs.RawValid++
 	rp.state[i], rp.hash[i], rp.timestamp[i] = rawValid, v.hash(r.Value), r.Timestamp
 	// Late in its own raw partition's order: the least lateness any

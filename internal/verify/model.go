@@ -305,7 +305,7 @@ func (v *Verifier) intern(raw [isin.Length]byte) isinID {
 }
 
 // parse validates a trade with the aggregator's parser.
-func (v *Verifier) parse(r InputRecord) ([isin.Length]byte, int64, *trade.Rejection) {
+func (v *Verifier) parse(r InputRecord) (trade.Trade, *trade.Rejection) {
 	now := v.settings.Now
 	if v.settings.TimeField != "" {
 		// The wall clock the aggregator compared the event time with is
@@ -325,12 +325,13 @@ func (v *Verifier) hash(value []byte) uint64 { return maphash.Bytes(v.seed, valu
 func (v *Verifier) accept(r InputRecord) (raw [isin.Length]byte, id isinID, eventTime int64, ok bool) {
 	in := &v.report.Input
 	in.Records++
-	raw, eventTime, rej := v.parse(r)
+	t, rej := v.parse(r)
 	if rej != nil {
 		in.Rejected[string(rej.Reason)]++
 		return raw, 0, 0, false
 	}
 	in.Valid++
+	raw, eventTime = t.ISIN, t.EventTime
 	id = v.intern(raw)
 	switch owner := v.owner[id]; {
 	case owner < 0:
