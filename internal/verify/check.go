@@ -25,6 +25,9 @@ func (v *Verifier) Settling(inputGrew bool) {
 func (v *Verifier) Output(r OutputRecord) {
 	out := &v.report.Output
 	out.Records++
+	if !v.aggregates() && r.Aggregates.present() {
+		v.uncheckedAggregates++
+	}
 	if v.settling {
 		out.AfterSettle++
 	}
@@ -104,6 +107,12 @@ func (v *Verifier) mismatch(r OutputRecord, k windowKey, e expectation, got obse
 		fields.TradeCount++
 		detail = append(detail, fmt.Sprintf("trade-count header %q, want %d", clip(r.TradeCount), want.count))
 	}
+	if got.aggregates != want.aggregates {
+		fields.Aggregates++
+		a := r.Aggregates
+		detail = append(detail, fmt.Sprintf("aggregate headers open %q, high %q, low %q, volume %q, vwap %q differ from the model's",
+			clip(a.Open), clip(a.High), clip(a.Low), clip(a.Volume), clip(a.VWAP)))
+	}
 	if e.alt != 0 {
 		detail = append(detail, "matches neither model")
 	}
@@ -123,6 +132,9 @@ func (v *Verifier) observe(r OutputRecord, start int64) observed {
 	count, ok := parseMillis(r.TradeCount)
 	o.countOK = ok && count <= math.MaxUint32
 	o.count = uint32(count)
+	if a := r.Aggregates; v.aggregates() {
+		o.aggregates = v.aggregatesHash(string(a.Open), string(a.High), string(a.Low), string(a.Volume), string(a.VWAP))
+	}
 	return o
 }
 
@@ -208,6 +220,10 @@ func (v *Verifier) Report() *Report {
 		v.checkSnapshot()
 	}
 	rep.Notes = append(rep.Notes, v.declarationNotes()...)
+	if v.uncheckedAggregates > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d output records carry interval aggregate headers, not checked: "+
+			"pass the aggregator's input.price_field and input.volume_field as --price-field and --volume-field", v.uncheckedAggregates))
+	}
 	rep.total()
 	return rep
 }

@@ -95,6 +95,8 @@ func ParseArgs(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&s.MaxFuture, "max-future", s.MaxFuture, "input.max_future of the aggregator")
 	fs.BoolVar(&s.Repartition, "repartition", s.Repartition,
 		"input.repartition of the aggregator: read --input and its copy <input>-by-isin too, and audit the copy")
+	fs.StringVar(&s.PriceField, "price-field", s.PriceField, "input.price_field of the aggregator: with --volume-field, check the interval aggregate headers")
+	fs.StringVar(&s.VolumeField, "volume-field", s.VolumeField, "input.volume_field of the aggregator")
 	fs.DurationVar(&s.LiveLag, "live-lag", s.LiveLag,
 		"live model: how long after its record timestamp a record may have reached the aggregator")
 	fs.StringVar(&cfg.Compacted, "compacted", "auto",

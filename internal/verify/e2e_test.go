@@ -92,9 +92,9 @@ func runVerify(t *testing.T, args ...string) (int, verify.Report) {
 	return code, rep
 }
 
-// The real aggregator drains a backlog (with invalid and late records) and the
-// real sink applies its output to Redis: verify finds no violation in the
-// topics nor in the snapshot. Then a duplicate, a record with a wrong value
+// The real aggregator drains a backlog (with invalid and late records), with
+// the interval aggregates on, and the real sink applies its output to Redis:
+// verify finds no violation in the topics nor in the snapshot. Then a duplicate, a record with a wrong value
 // and a record for a window without trades are written to the output, and
 // verify reports exactly those three, with exit status 1.
 func TestE2EVerifyBacklog(t *testing.T) {
@@ -113,7 +113,7 @@ func TestE2EVerifyBacklog(t *testing.T) {
 	for i := range 3000 {
 		inst := universe[rng.Intn(len(universe))]
 		ts := start.Add(time.Duration(i)*10*time.Millisecond - time.Duration(rng.Int63n(int64(1200*time.Millisecond))))
-		value := fmt.Sprintf(`{"isin":"%s","price":%d,"seq":%d}`, inst.ISIN, 1000+rng.Intn(9000), i)
+		value := fmt.Sprintf(`{"isin":"%s","price":%d.%d,"volume":%d,"seq":%d}`, inst.ISIN, 1000+rng.Intn(9000), rng.Intn(10), 1+rng.Intn(100), i)
 		records = append(records, testkit.Record{Key: []byte(inst.ISIN), Value: []byte(value), Timestamp: ts, Partition: -1})
 		if i%500 == 0 {
 			records = append(records, testkit.Record{Key: []byte(inst.ISIN), Value: []byte(`{"isin":`), Timestamp: ts, Partition: -1})
@@ -123,7 +123,7 @@ func TestE2EVerifyBacklog(t *testing.T) {
 
 	// The model's own count of the records to wait for.
 	v, err := verify.New(verify.Settings{WindowSize: 2 * time.Second, IdleTimeout: time.Second, ISINField: "isin",
-		MaxFuture: time.Minute, Now: time.Now()})
+		MaxFuture: time.Minute, Now: time.Now(), PriceField: "price", VolumeField: "volume"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +145,8 @@ func TestE2EVerifyBacklog(t *testing.T) {
 		"--output.replication=1",
 		"--dlq.topic=" + dlq,
 		"--http.addr=127.0.0.1:0",
+		"--input.price_field=price",
+		"--input.volume_field=volume",
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +180,7 @@ func TestE2EVerifyBacklog(t *testing.T) {
 	}
 	stopSink := runService(t, "sink", sinkSvc.Run)
 
-	args := []string{"--brokers=" + k.Brokers, "--input=" + input, "--output=" + output}
+	args := []string{"--brokers=" + k.Brokers, "--input=" + input, "--output=" + output, "--price-field=price", "--volume-field=volume"}
 	// The sink applies the output within moments; until then the snapshot
 	// is stale.
 	var code int
@@ -204,7 +206,7 @@ func TestE2EVerifyBacklog(t *testing.T) {
 	// A trailing trade whose window the stopped aggregator leaves open, and
 	// three bad output records.
 	last := got[len(got)-1]
-	trailing := testkit.Record{Key: []byte(universe[0].ISIN), Value: []byte(fmt.Sprintf(`{"isin":"%s","price":1}`, universe[0].ISIN)),
+	trailing := testkit.Record{Key: []byte(universe[0].ISIN), Value: []byte(fmt.Sprintf(`{"isin":"%s","price":1,"volume":1}`, universe[0].ISIN)),
 		Timestamp: start.Add(time.Minute), Partition: -1}
 	k.Produce(t, input, []testkit.Record{trailing})
 	windowStart := trailing.Timestamp.UnixMilli() - trailing.Timestamp.UnixMilli()%2000
@@ -221,7 +223,7 @@ func TestE2EVerifyBacklog(t *testing.T) {
 		{Key: []byte(universe[1].ISIN), Value: []byte(`{}`), Timestamp: start.Add(-time.Hour), Headers: header(start.Add(-time.Hour).UnixMilli(), 1), Partition: -1},
 	})
 	code, rep = runVerify(t, args...)
-	wantViolations := verify.ViolationReport{Total: 3, Duplicates: 1, Mismatches: 1, MismatchFields: verify.MismatchCount{Value: 1}, Extras: 1}
+	wantViolations := verify.ViolationReport{Total: 3, Duplicates: 1, Mismatches: 1, MismatchFields: verify.MismatchCount{Value: 1, Aggregates: 1}, Extras: 1}
 	if code != 1 || rep.Violations != wantViolations {
 		t.Fatalf("after injection: exit %d, violations %+v, want %+v; examples %+v", code, rep.Violations, wantViolations, rep.Examples)
 	}

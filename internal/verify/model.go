@@ -7,6 +7,12 @@
 // Validation of the trades is the aggregator's own parser (aggregator/trade):
 // what is a valid ISIN or event time is the parser's contract, tested there.
 //
+// With the interval aggregates on (Settings.PriceField and VolumeField), each
+// model also keeps, per open (ISIN, window), a math/big model of its open,
+// high, low, volume and VWAP (internal/bigdec) over the trades it counts,
+// and expects the output's aggregate headers to spell exactly that; prices
+// and volumes are read by the aggregator's parser, like ISINs and times.
+//
 //   - The watermark model closes a window of an input partition when the
 //     greatest event time of the partition's valid records reaches its end
 //     plus grace. It is exact for a replayed backlog.
@@ -44,7 +50,9 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/aggregator/decimal"
 	"tickcompact/aggregator/trade"
+	"tickcompact/internal/bigdec"
 	"tickcompact/internal/isin"
 )
 
@@ -77,10 +85,13 @@ type digest struct {
 	offset    int64  // of the chosen trade in its input partition
 	count     uint32 // the trade-count header
 	partition int32  // input partition of the chosen trade
+	// aggregates is a hash of the aggregate headers' text; 0 while the
+	// aggregates are off.
+	aggregates uint64
 }
 
 func (d digest) same(o digest) bool {
-	return d.hash == o.hash && d.eventTime == o.eventTime && d.count == o.count
+	return d.hash == o.hash && d.eventTime == o.eventTime && d.count == o.count && d.aggregates == o.aggregates
 }
 
 // The flags of an expectation.
@@ -114,6 +125,8 @@ type candidate struct {
 	offset    int64
 	hash      uint64
 	count     uint32
+	// aggregate models the interval aggregates; nil while they are off.
+	aggregate *bigdec.Aggregate
 }
 
 type openWindow struct {
@@ -169,6 +182,8 @@ type validRecord struct {
 	// noTime: the trade is late when its window's end plus grace is at or
 	// before it.
 	stamp int64
+	// price and volume are read while the aggregates are on.
+	price, volume decimal.Decimal
 }
 
 // InputRecord is one record of the input topic, or with Settings.Repartition
@@ -200,6 +215,18 @@ type OutputRecord struct {
 	// ClosedBy, ClosedAtOffset and SourcePartition are the headers saying how
 	// and where the window closed; nil when absent (older aggregators).
 	ClosedBy, ClosedAtOffset, SourcePartition []byte
+	// Aggregates are the interval aggregate headers; nil when absent.
+	Aggregates AggregateHeaders
+}
+
+// AggregateHeaders are the values of the interval aggregate headers.
+type AggregateHeaders struct {
+	Open, High, Low, Volume, VWAP []byte
+}
+
+// present reports whether any of the headers is there.
+func (a AggregateHeaders) present() bool {
+	return a.Open != nil || a.High != nil || a.Low != nil || a.Volume != nil || a.VWAP != nil
 }
 
 // Verifier recomputes the expected output from input records and checks output
@@ -232,6 +259,9 @@ type Verifier struct {
 	// latestOutput is, per ISIN, the greatest window start read from the
 	// output, for telling compaction from gaps.
 	latestOutput []int64
+	// uncheckedAggregates counts output records with aggregate headers read
+	// while the aggregates are off (not checked; see the notes).
+	uncheckedAggregates int64
 
 	// copies is the copy audit (Settings.Repartition), nil otherwise.
 	copies *copyAudit
@@ -251,10 +281,11 @@ func New(settings Settings) (*Verifier, error) {
 		return nil, err
 	}
 	v := &Verifier{
-		settings:   settings,
-		size:       settings.WindowSize.Milliseconds(),
-		grace:      settings.Grace.Milliseconds(),
-		parser:     trade.NewParser(trade.Fields{ISIN: settings.ISINField, Time: settings.TimeField, MaxFuture: settings.MaxFuture}),
+		settings: settings,
+		size:     settings.WindowSize.Milliseconds(),
+		grace:    settings.Grace.Milliseconds(),
+		parser: trade.NewParser(trade.Fields{ISIN: settings.ISINField, Time: settings.TimeField, MaxFuture: settings.MaxFuture,
+			Price: settings.PriceField, Volume: settings.VolumeField}),
 		seed:       maphash.MakeSeed(),
 		partitions: map[int32]*partition{},
 		ids:        map[[isin.Length]byte]isinID{},
@@ -318,21 +349,20 @@ func (v *Verifier) parse(r InputRecord) (trade.Trade, *trade.Rejection) {
 // hash is what values are compared by.
 func (v *Verifier) hash(value []byte) uint64 { return maphash.Bytes(v.seed, value) }
 
-// accept counts a trade of the input topic and validates it: it returns the
-// ISIN (also its number) and event time of a valid trade, and ok false for
-// one the aggregator rejects, counted by reason. It counts the ISINs found
+// accept counts a trade of the input topic and validates it: it returns a
+// valid trade as the aggregator's parser reads it, and its ISIN's number,
+// and ok false for one the aggregator rejects, counted by reason. It counts the ISINs found
 // in more than one input partition.
-func (v *Verifier) accept(r InputRecord) (raw [isin.Length]byte, id isinID, eventTime int64, ok bool) {
+func (v *Verifier) accept(r InputRecord) (t trade.Trade, id isinID, ok bool) {
 	in := &v.report.Input
 	in.Records++
 	t, rej := v.parse(r)
 	if rej != nil {
 		in.Rejected[string(rej.Reason)]++
-		return raw, 0, 0, false
+		return t, 0, false
 	}
 	in.Valid++
-	raw, eventTime = t.ISIN, t.EventTime
-	id = v.intern(raw)
+	id = v.intern(t.ISIN)
 	switch owner := v.owner[id]; {
 	case owner < 0:
 		v.owner[id] = r.Partition
@@ -340,7 +370,7 @@ func (v *Verifier) accept(r InputRecord) (raw [isin.Length]byte, id isinID, even
 		v.owner[id] = math.MaxInt32 // counted once
 		v.split++
 	}
-	return raw, id, eventTime, true
+	return t, id, true
 }
 
 // Input feeds one input record: of the input topic, or with
@@ -354,15 +384,16 @@ func (v *Verifier) Input(r InputRecord) {
 	}
 	p := v.partition(r.Partition)
 	p.readThrough = r.Offset + 1
-	_, id, eventTime, ok := v.accept(r)
+	t, id, ok := v.accept(r)
 	if !ok {
 		return
 	}
+	eventTime := t.EventTime
 	if p.clock != noTime && eventTime > p.clock+v.settings.MaxFuture.Milliseconds() {
 		v.report.Input.FutureAmbiguous++
 	}
 	rec := validRecord{isin: id, eventTime: eventTime, timestamp: r.Timestamp, offset: r.Offset,
-		hash: v.hash(r.Value), stamp: noTime}
+		hash: v.hash(r.Value), stamp: noTime, price: t.Price, volume: t.Volume}
 
 	// The live model: the wall-clock closes the output declares before this
 	// record, or, without declarations, had the partition been quiet for the
@@ -409,6 +440,12 @@ func (v *Verifier) add(p *partition, w *windows, r validRecord, through int64) {
 	if !ok || r.eventTime > c.eventTime || (r.eventTime == c.eventTime && r.offset > c.offset) {
 		c.eventTime, c.offset, c.hash = r.eventTime, r.offset, r.hash
 	}
+	if v.aggregates() {
+		if c.aggregate == nil {
+			c.aggregate = &bigdec.Aggregate{}
+		}
+		c.aggregate.Add(bigdec.Scaled(r.price.Unscaled, int(r.price.Scale)), bigdec.Scaled(r.volume.Unscaled, int(r.volume.Scale)), r.eventTime, r.offset)
+	}
 	ow.latest[r.isin] = c
 }
 
@@ -452,8 +489,12 @@ func (v *Verifier) closeThrough(p *partition, w *windows, through, at int64, ope
 			v.watermarkClosedAt[sourceWindow{p.id, ow.start}] = at
 		}
 		for id, c := range ow.latest {
-			v.expect(windowKey{id, ow.start}, digest{hash: c.hash, eventTime: c.eventTime, offset: c.offset,
-				count: c.count, partition: p.id}, w.model, open)
+			d := digest{hash: c.hash, eventTime: c.eventTime, offset: c.offset, count: c.count, partition: p.id}
+			if c.aggregate != nil {
+				h := c.aggregate.Headers()
+				d.aggregates = v.aggregatesHash(h.Open, h.High, h.Low, h.Volume, h.VWAP)
+			}
+			v.expect(windowKey{id, ow.start}, d, w.model, open)
 		}
 		clear(ow.latest)
 		w.spare = append(w.spare, ow.latest)
@@ -525,4 +566,18 @@ func (v *Verifier) expect(k windowKey, d digest, m modelSet, open bool) {
 		e.flags |= flagOpen
 	}
 	v.expected[k] = e
+}
+
+// aggregates reports whether the interval aggregates are on.
+func (v *Verifier) aggregates() bool { return v.settings.PriceField != "" }
+
+// aggregatesHash hashes the aggregate headers' text, in order.
+func (v *Verifier) aggregatesHash(open, high, low, volume, vwap string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(v.seed)
+	for _, s := range []string{open, high, low, volume, vwap} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
 }

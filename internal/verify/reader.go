@@ -9,6 +9,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
+	"tickcompact/aggregator"
 	"tickcompact/internal/kafkaclient"
 )
 
@@ -285,6 +286,16 @@ func outputRecord(m *kafka.Message) OutputRecord {
 			r.ClosedAtOffset = value
 		case headerSourcePartition:
 			r.SourcePartition = value
+		case aggregator.HeaderWindowOpen:
+			r.Aggregates.Open = value
+		case aggregator.HeaderWindowHigh:
+			r.Aggregates.High = value
+		case aggregator.HeaderWindowLow:
+			r.Aggregates.Low = value
+		case aggregator.HeaderWindowVolume:
+			r.Aggregates.Volume = value
+		case aggregator.HeaderWindowVWAP:
+			r.Aggregates.VWAP = value
 		}
 	}
 	return r

@@ -61,6 +61,9 @@ type SettingsReport struct {
 	ISINField   string `json:"isin_field"`
 	TimeField   string `json:"time_field"`
 	MaxFuture   string `json:"max_future"`
+	// PriceField and VolumeField are empty while the aggregates are off.
+	PriceField  string `json:"price_field"`
+	VolumeField string `json:"volume_field"`
 	Settle      string `json:"settle"`
 	// ReadAt is when reading began (RFC 3339): the clock future-time
 	// rejections are judged against with record-timestamp event times.
@@ -274,6 +277,9 @@ type MismatchCount struct {
 	Timestamp  int64 `json:"timestamp"`
 	WindowEnd  int64 `json:"window_end"`
 	TradeCount int64 `json:"trade_count"`
+	// Aggregates counts records whose interval aggregate headers differ
+	// from the model's (checked with --price-field and --volume-field).
+	Aggregates int64 `json:"aggregates"`
 	// ClosedAt counts records whose closing headers contradict the input:
 	// closed by watermark elsewhere than where the watermark passed the
 	// window, or by wall clock after the watermark had closed it.
@@ -437,7 +443,8 @@ func mismatchFields(m MismatchCount) string {
 	for _, f := range []struct {
 		name string
 		n    int64
-	}{{"value", m.Value}, {"timestamp", m.Timestamp}, {"window-end", m.WindowEnd}, {"trade-count", m.TradeCount}, {"closed-at", m.ClosedAt}} {
+	}{{"value", m.Value}, {"timestamp", m.Timestamp}, {"window-end", m.WindowEnd}, {"trade-count", m.TradeCount},
+		{"aggregates", m.Aggregates}, {"closed-at", m.ClosedAt}} {
 		if f.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", f.name, f.n))
 		}

@@ -169,7 +169,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) (*Report, error) 
 	rep.Settings = SettingsReport{
 		WindowSize: settings.WindowSize.String(), Grace: settings.Grace.String(), IdleTimeout: settings.IdleTimeout.String(),
 		LiveLag: settings.LiveLag.String(), ISINField: settings.ISINField, TimeField: settings.TimeField,
-		MaxFuture: settings.MaxFuture.String(), Settle: cfg.Settle.String(), ReadAt: began.UTC().Format(time.RFC3339Nano),
+		MaxFuture: settings.MaxFuture.String(), PriceField: settings.PriceField, VolumeField: settings.VolumeField,
+		Settle: cfg.Settle.String(), ReadAt: began.UTC().Format(time.RFC3339Nano),
 	}
 	rep.Notes = append(append(notes, rep.Notes...), rep.notes(settings)...)
 	rep.ElapsedMS = time.Since(began).Milliseconds()

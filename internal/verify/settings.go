@@ -31,6 +31,10 @@ type Settings struct {
 	TimeField string
 	// MaxFuture is input.max_future.
 	MaxFuture time.Duration
+	// PriceField and VolumeField are input.price_field and
+	// input.volume_field: both set, the interval aggregates are on, and the
+	// aggregate headers of every output record are checked.
+	PriceField, VolumeField string
 	// LiveLag bounds how long after its record timestamp a record reached the
 	// aggregator when it ran live. The live model assumes the aggregator's
 	// wall clock may have been this far ahead of the record timestamps it
@@ -82,6 +86,8 @@ func (s Settings) Validate() error {
 		return usageError("isin-field", "must not be empty")
 	case s.MaxFuture < 0:
 		return usageError("max-future", "must not be negative")
+	case (s.PriceField == "") != (s.VolumeField == ""):
+		return usageError("price-field", "--price-field and --volume-field go together (the aggregator's input.price_field and input.volume_field)")
 	case s.LiveLag < 0:
 		return usageError("live-lag", "must not be negative")
 	case s.Examples < 0:

@@ -125,18 +125,20 @@ func (v *Verifier) inputCopy(r InputRecord) {
 		return
 	}
 	hash := v.hash(r.Value)
-	raw, id, eventTime, ok := v.accept(r)
-	v.copyRead(r, hash, raw, ok)
+	t, id, ok := v.accept(r)
+	v.copyRead(r, hash, t.ISIN, ok)
 	if !ok {
 		return
 	}
+	eventTime := t.EventTime
 	source, stamp := progress.CopiedFrom(r.Headers)
 	if v.usesDeclarations() {
 		v.declared.seal()
 		v.closeDeclared(p, r.Offset, false)
 	}
 	p.sources.observe(source, eventTime, stamp)
-	rec := validRecord{isin: id, eventTime: eventTime, timestamp: r.Timestamp, offset: r.Offset, hash: hash, stamp: stamp}
+	rec := validRecord{isin: id, eventTime: eventTime, timestamp: r.Timestamp, offset: r.Offset, hash: hash, stamp: stamp,
+		price: t.Price, volume: t.Volume}
 	through := v.upstreamThrough(p)
 	v.add(p, &p.watermarkWindows, rec, through)
 	v.add(p, &p.liveWindows, rec, through)
