@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"tickcompact/internal/tradegen"
 )
 
 func TestRunBadFlags(t *testing.T) {
@@ -62,7 +64,7 @@ func TestRunProduces(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &line); err != nil || bytes.Count(stdout.Bytes(), []byte("\n")) != 1 {
 		t.Fatalf("summary %q: %v", stdout.String(), err)
 	}
-	if line.Produced != 2000 || line.Delivered != 2000 || line.Stop != "count" || line.Malformed["invalid-isin"] != 75 {
+	if line.Produced != 2000 || line.Delivered != 2000 || line.Stop != "count" || line.Malformed["invalid-isin"] != tradegen.ExpectedMalformed(2000, 0.1)[tradegen.KindInvalidISIN] {
 		t.Errorf("summary %+v", line)
 	}
 	t.Logf("summary: %s", bytes.TrimSpace(stdout.Bytes()))

@@ -338,6 +338,7 @@ type tradeFields struct {
 	omitISIN      bool
 	name, market  string
 	price         int64
+	priceText     string // when set, price is written as this string
 	prevClose     int64
 	volume        int64
 	side          string
@@ -361,7 +362,11 @@ func (f *tradeFields) appendJSON(b []byte) []byte {
 	b = append(b, `,"market":`...)
 	b = appendJSONString(b, f.market)
 	b = append(b, `,"price":`...)
-	b = strconv.AppendInt(b, f.price, 10)
+	if f.priceText != "" {
+		b = appendJSONString(b, f.priceText)
+	} else {
+		b = strconv.AppendInt(b, f.price, 10)
+	}
 	b = append(b, `,"prevClose":`...)
 	b = strconv.AppendInt(b, f.prevClose, 10)
 	b = append(b, `,"volume":`...)

@@ -3,6 +3,7 @@ package tradegen
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +28,11 @@ const (
 	KindInvalidTime Kind = "invalid-time"
 	// KindFutureTime: the record timestamp and `tradeTime` are one hour ahead.
 	KindFutureTime Kind = "future-time"
+	// KindInvalidPrice: `price` is a string that is not a number (the price
+	// followed by its currency). Only an aggregator with the interval
+	// aggregates on (input.price_field=price, input.volume_field=volume)
+	// rejects it; otherwise it is a valid trade.
+	KindInvalidPrice Kind = "invalid-price"
 )
 
 // FutureSkew is how far ahead a KindFutureTime record's times are.
@@ -50,6 +56,7 @@ var Variants = []Variant{
 	{KindInvalidJSON, "random-bytes"},
 	{KindInvalidISIN, "wrong-check-digit"},
 	{KindInvalidISIN, "wrong-length"},
+	{KindInvalidPrice, "price-with-currency"},
 }
 
 // malformedOrdinal returns k >= 0 when the seq-th record (seq from 1) is the
@@ -118,6 +125,9 @@ func breakRecord(rec *Record, fields tradeFields, v Variant, rng *rand.Rand) {
 	case "not-rfc3339":
 		// Day-first with a space and no zone: what a careless feed handler writes.
 		fields.tradeTimeText = rec.Timestamp.UTC().Format("02/01/2006 15:04:05.000")
+		rec.Value = fields.appendJSON(nil)
+	case "price-with-currency":
+		fields.priceText = strconv.FormatInt(fields.price, 10) + " KRW"
 		rec.Value = fields.appendJSON(nil)
 	case "one-hour-ahead":
 		rec.Timestamp = rec.Timestamp.Add(FutureSkew)

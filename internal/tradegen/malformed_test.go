@@ -3,6 +3,7 @@ package tradegen
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestMalformedCounts(t *testing.T) {
 		}
 		t.Logf("n=%d share=%v: %v", tt.n, tt.share, got)
 	}
-	if want := (map[Kind]int64{KindInvalidJSON: 250, KindMissingISIN: 125, KindInvalidISIN: 375, KindInvalidTime: 125, KindFutureTime: 125}); !equalCounts(ExpectedMalformed(10_000, 0.1), want) {
+	if want := (map[Kind]int64{KindInvalidJSON: 223, KindMissingISIN: 111, KindInvalidISIN: 333, KindInvalidTime: 111, KindFutureTime: 111, KindInvalidPrice: 111}); !equalCounts(ExpectedMalformed(10_000, 0.1), want) {
 		t.Errorf("ExpectedMalformed(10000, 0.1) = %v, want %v", ExpectedMalformed(10_000, 0.1), want)
 	}
 }
@@ -85,6 +86,11 @@ func checkMalformed(t *testing.T, rec Record) {
 		}
 		if !rec.Timestamp.Equal(scheduled) {
 			t.Fatalf("seq %d: invalid-time moved the timestamp", rec.Seq)
+		}
+	case KindInvalidPrice:
+		s, ok := m["price"].(string)
+		if !ok || !strings.HasSuffix(s, " KRW") || !rec.Timestamp.Equal(scheduled) {
+			t.Fatalf("seq %d: invalid-price price %v", rec.Seq, m["price"])
 		}
 	case KindFutureTime:
 		if !rec.Timestamp.Equal(scheduled.Add(FutureSkew)) || m["tradeTime"] != float64(rec.Timestamp.UnixMilli()) {
