@@ -15,7 +15,9 @@ const (
 )
 
 // aggregateHeaders maps the optional interval-aggregate headers of trades-2s
-// to their envelope fields; a header that is absent is left out.
+// to their envelope fields; a header that is absent is left out. The names
+// are the aggregator's (aggregator.HeaderWindowOpen...), which a test holds
+// them to: the sink does not link the aggregator in for five strings.
 var aggregateHeaders = []struct{ header, field string }{
 	{"window-open", "open"},
 	{"window-high", "high"},

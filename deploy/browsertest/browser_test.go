@@ -71,6 +71,17 @@ func TestLivePage(t *testing.T) {
 	if n := evalInt(t, ctx, `document.querySelectorAll("tr[data-isin]").length`); n != instruments {
 		t.Fatalf("%d rows after updates: rows must update in place", n)
 	}
+	// The demo computes the interval aggregates: rows show their window's
+	// high, low and volume, the high never below the low.
+	shownAggregates := evalInt(t, ctx, `[...document.querySelectorAll("tr[data-isin]")].filter(r =>
+		["high", "low", "volume"].every(c => /^[0-9,.]+$/.test(r.querySelector("td." + c).textContent))).length`)
+	inverted := evalInt(t, ctx, `[...document.querySelectorAll("tr[data-isin]")].filter(r => {
+		const n = c => Number(r.querySelector("td." + c).textContent.replaceAll(",", ""));
+		return n("high") < n("low");
+	}).length`)
+	if shownAggregates < instruments/2 || inverted != 0 {
+		t.Fatalf("%d of %d rows show a window's high, low and volume; %d show a high below the low", shownAggregates, instruments, inverted)
+	}
 
 	// Redis restarts (its data gone): the gateway resynchronises, the sink
 	// writes again, and the page goes on updating; no row goes back.

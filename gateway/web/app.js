@@ -10,6 +10,7 @@ const stateEl = document.getElementById("state");
 const noteEl = document.getElementById("note");
 const rows = new Map(); // ISIN -> {tr, cells, end}
 const numberFormat = new Intl.NumberFormat("en-US");
+const decimalFormat = new Intl.NumberFormat("en-US", { maximumFractionDigits: 6 });
 const collator = new Intl.Collator("en");
 let received = []; // arrival times of updates in the last second, for the rate
 let backoff = 500;
@@ -31,7 +32,8 @@ function newRow(isin, name) {
   tr.dataset.isin = isin;
   const cells = {};
   for (const [key, cls] of [["name", "name"], ["isin", "isin"], ["price", "num price"], ["chg", "num chg"],
-    ["pct", "num pct"], ["count", "num count"], ["window", "window"]]) {
+    ["pct", "num pct"], ["high", "num high"], ["low", "num low"], ["volume", "num volume"], ["count", "num count"],
+    ["window", "window"]]) {
     const td = document.createElement("td");
     td.className = cls;
     tr.appendChild(td);
@@ -75,6 +77,11 @@ function apply(item, highlight) {
     c.pct.textContent = (change > 0 ? "+" : "") + (100 * change / prev).toFixed(2);
   } else {
     c.chg.textContent = c.pct.textContent = "–";
+  }
+  // The window's high, low and volume, present when the aggregator computes
+  // its interval aggregates.
+  for (const key of ["high", "low", "volume"]) {
+    c[key].textContent = typeof item[key] === "number" ? decimalFormat.format(item[key]) : "–";
   }
   c.count.textContent = item.trade_count;
   c.window.textContent = timeOfDay(item.window_start) + "–" + timeOfDay(item.window_end);

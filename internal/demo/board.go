@@ -83,6 +83,9 @@ type Quote struct {
 	Name      string
 	Price     int64
 	PrevClose int64
+	// High, Low and Volume are the interval aggregates of the quote's window
+	// as the envelope carries them (decimal text); empty when it has none.
+	High, Low, Volume string
 }
 
 // Change returns the price change against the previous close, in percent.
@@ -174,7 +177,11 @@ func PlainLine(s Sample) string {
 	}
 	if len(s.Latest) > 0 {
 		q := s.Latest[0]
-		fmt.Fprintf(&b, " last=%q", fmt.Sprintf("%s %s %s %+.2f%%", q.ISIN, q.Name, won(q.Price), q.Change()))
+		last := fmt.Sprintf("%s %s %s %+.2f%%", q.ISIN, q.Name, won(q.Price), q.Change())
+		if q.High != "" {
+			last += fmt.Sprintf(" high %s low %s volume %s", groupDecimal(q.High), groupDecimal(q.Low), groupDecimal(q.Volume))
+		}
+		fmt.Fprintf(&b, " last=%q", last)
 	}
 	return b.String()
 }
@@ -223,7 +230,9 @@ func TerminalLines(s Sample) []string {
 	} else {
 		lines = append(lines, "  window end -> committed  -  "+dim+"(no window closed since the last refresh)"+reset)
 	}
-	lines = append(lines, bold+"  latest quotes"+reset+dim+"   vs previous close: red up, blue down (Korean convention)"+reset)
+	// The columns of the quotes: the window's high, low and volume beside
+	// the last price and its change on the previous close.
+	lines = append(lines, bold+"  latest"+reset+dim+fmt.Sprintf("%-23s%9s %7s %9s %9s %8s", ", red up / blue down", "last", "vs prev", "high", "low", "volume")+reset)
 	for i := 0; i < latestShown; i++ {
 		if i >= len(s.Latest) {
 			lines = append(lines, "")
@@ -237,8 +246,12 @@ func TerminalLines(s Sample) []string {
 		case change < 0:
 			colour = blue
 		}
-		lines = append(lines, fmt.Sprintf("    %-12s  %-28s %11s  %s%+6.2f%%%s",
-			q.ISIN, truncate(q.Name, 28), won(q.Price), colour, q.Change(), reset))
+		high, low, volume := "-", "-", "-"
+		if q.High != "" {
+			high, low, volume = groupDecimal(q.High), groupDecimal(q.Low), groupDecimal(q.Volume)
+		}
+		lines = append(lines, fmt.Sprintf("    %-12s %-13s %9s %s%+6.2f%%%s %9s %9s %8s",
+			q.ISIN, truncate(q.Name, 13), won(q.Price), colour, q.Change(), reset, high, low, volume))
 	}
 	if len(s.Notes) > 0 {
 		lines = append(lines, dim+"  log: "+s.Notes[len(s.Notes)-1]+reset)
@@ -357,6 +370,26 @@ func dlqBreakdown(byReason map[string]int64) string {
 		parts[i] = fmt.Sprintf("%s=%d", r, byReason[r])
 	}
 	return strings.Join(parts, " ")
+}
+
+// groupDecimal puts thousands separators into the whole part of decimal
+// text ("1234567.5" -> "1,234,567.5"); text it cannot read is returned as
+// it is.
+func groupDecimal(s string) string {
+	sign, digits := "", s
+	if strings.HasPrefix(s, "-") {
+		sign, digits = "-", s[1:]
+	}
+	whole, fraction, hasPoint := strings.Cut(digits, ".")
+	n, err := strconv.ParseUint(whole, 10, 63)
+	if err != nil {
+		return s
+	}
+	grouped := sign + group(int64(n))
+	if hasPoint {
+		return grouped + "." + fraction
+	}
+	return grouped
 }
 
 // won formats a price in Korean won with thousands separators.

@@ -19,7 +19,7 @@ func sampleForTest() Sample {
 		DLQIn: 2, DLQ: map[string]int64{"invalid-json": 4, "missing-isin": 3, "future-time": 0},
 		Late: 2, RedisMessages: 428, RedisTotal: 7950, SnapshotSize: 900,
 		Latest: []Quote{
-			{ISIN: "KR7005930003", Name: "Samsung Electronics", Price: 71_200, PrevClose: 70_900},
+			{ISIN: "KR7005930003", Name: "Samsung Electronics", Price: 71_200, PrevClose: 70_900, High: "71300", Low: "71100", Volume: "1234.5"},
 			{ISIN: "KR7035720002", Name: "Kakao", Price: 41_000, PrevClose: 41_850},
 			{ISIN: "KR7000660001", Name: "SK hynix", Price: 180_500, PrevClose: 180_500},
 			{ISIN: "KR7005380001", Name: "Hyundai Motor Company Preferred Shares Series 2", Price: 99_000, PrevClose: 98_000},
@@ -34,7 +34,7 @@ func TestPlainLine(t *testing.T) {
 		"window=09:41:02-09:41:04", " in=1624 ", " in_per_s=812 ", " out=430 ", " ratio=3.78 ",
 		" total_in=28114 ", " total_out=7981 ", " total_ratio=3.52 ",
 		" delay_p50=12ms ", " delay_p99=48ms ", " delay_max=61ms ", " delay_records=430 ", " dlq=7 ", " late=2 ",
-		" redis_msgs=428 ", " snapshot=900 ", `last="KR7005930003 Samsung Electronics 71,200 +0.42%"`,
+		" redis_msgs=428 ", " snapshot=900 ", `last="KR7005930003 Samsung Electronics 71,200 +0.42% high 71,300 low 71,100 volume 1,234.5"`,
 	} {
 		if !strings.Contains(line, want) {
 			t.Errorf("plain line lacks %q:\n%s", want, line)
@@ -87,7 +87,7 @@ func TestBoardTerminalModeRedrawsInPlace(t *testing.T) {
 	}
 	for _, want := range []string{"window 09:41:02-09:41:04", "this window", "1,624", "3.78x compaction (3.52x total)",
 		"window end -> committed  p50 12ms  p99 48ms  max 61ms", "(430 records)", "rejected (DLQ)", "invalid-json=4 missing-isin=3",
-		"red up, blue down (Korean convention)", "Samsung Electronics", "71,200", "+0.42%", "\x1b[31m", "-2.03%", "\x1b[34m", "log: level=WARN"} {
+		"red up / blue down", "high", "volume", "Samsung Elec", "71,200", "+0.42%", "71,300", "71,100", "1,234.5", "\x1b[31m", "-2.03%", "\x1b[34m", "log: level=WARN"} {
 		if !strings.Contains(first, want) {
 			t.Errorf("terminal board lacks %q:\n%s", want, first)
 		}

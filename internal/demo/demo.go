@@ -350,6 +350,9 @@ func newAggregator(opts Options, brokers string, replication int, logger *slog.L
 		fmt.Sprintf("--output.replication=%d", replication),
 		"--dlq.topic=" + DLQTopic,
 		"--window.size=" + WindowSize.String(),
+		// The interval aggregates, from the fields tradegen writes.
+		"--input.price_field=price",
+		"--input.volume_field=volume",
 		"--http.addr=" + opts.AggregatorHTTP,
 		"--log.level=" + opts.LogLevel,
 		"--log.format=text",

@@ -63,9 +63,14 @@ func TestDemoEndToEnd(t *testing.T) {
 		t.Fatalf("subscribing to %s: %v", demo.Channel, err)
 	}
 	var received atomic.Int64
+	var publishedMu sync.Mutex
+	var published []string
 	go func() {
-		for range pubsub.Channel() {
+		for m := range pubsub.Channel() {
 			received.Add(1)
+			publishedMu.Lock()
+			published = append(published, m.Payload)
+			publishedMu.Unlock()
 		}
 	}()
 	t.Cleanup(func() { _ = pubsub.Close() })
@@ -89,11 +94,15 @@ func TestDemoEndToEnd(t *testing.T) {
 	if len(records) == 0 {
 		t.Fatal("no committed record on trades-2s")
 	}
-	for _, h := range []string{"window-start", "window-end", "trade-count"} {
+	for _, h := range []string{"window-start", "window-end", "trade-count", "window-open", "window-high", "window-low", "window-volume", "window-vwap"} {
 		if testkit.Header(records[0], h) == "" {
 			t.Errorf("trades-2s record lacks the %s header", h)
 		}
 	}
+	publishedMu.Lock()
+	publishedSoFar := append([]string(nil), published...)
+	publishedMu.Unlock()
+	checkEnvelopeAggregates(t, ctx, client, kafka, publishedSoFar)
 	if received.Load() == 0 {
 		t.Error("our subscriber received no message on", demo.Channel)
 	}
@@ -148,8 +157,62 @@ func TestDemoEndToEnd(t *testing.T) {
 		}
 	}
 	checkBoardArithmetic(t, out.lines())
+	if !strings.Contains(text, " high ") || !strings.Contains(text, " volume ") {
+		t.Errorf("no board line shows a window's high, low and volume:\n%s", text)
+	}
 	if countPrefix(out.lines(), "stopped (interrupted):") != 1 {
 		t.Errorf("want one closing line:\n%s", text)
+	}
+}
+
+// checkEnvelopeAggregates checks that the interval aggregates reach Redis:
+// each envelope, published or in the snapshot, carries its trades-2s
+// record's aggregate headers as numbers, digit for digit.
+func checkEnvelopeAggregates(t *testing.T, ctx context.Context, client *redis.Client, k *testkit.Kafka, published []string) {
+	t.Helper()
+	// The snapshot first: every record it holds is then committed, and read
+	// below.
+	snapshot, err := client.HGetAll(ctx, demo.SnapshotKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{"open": "window-open", "high": "window-high", "low": "window-low", "volume": "window-volume", "vwap": "window-vwap"}
+	headers := map[string]map[string]string{} // by "ISIN window-end"
+	for _, m := range k.ReadCommitted(t, demo.OutputTopic, -1, 0, 15*time.Second) {
+		h := map[string]string{}
+		for field, header := range fields {
+			h[field] = testkit.Header(m, header)
+		}
+		headers[string(m.Key)+" "+testkit.Header(m, "window-end")] = h
+	}
+	compared := map[string]int{}
+	check := func(where, value string) {
+		var env map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(value), &env); err != nil {
+			t.Errorf("%s: %s is not an envelope: %v", where, value, err)
+			return
+		}
+		var isin string
+		_ = json.Unmarshal(env["isin"], &isin)
+		want, ok := headers[isin+" "+string(env["window_end"])]
+		if !ok {
+			return // a window committed after the read
+		}
+		compared[where]++
+		for field, text := range want {
+			if string(env[field]) != text {
+				t.Errorf("%s: %s %s = %s, the trades-2s record says %q", where, isin, field, env[field], text)
+			}
+		}
+	}
+	for _, value := range snapshot {
+		check("snapshot", value)
+	}
+	for _, value := range published {
+		check("published", value)
+	}
+	if compared["snapshot"] == 0 || compared["published"] == 0 {
+		t.Errorf("envelopes compared with their trades-2s records: %v; want some of each", compared)
 	}
 }
 

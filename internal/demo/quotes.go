@@ -50,9 +50,14 @@ func (f *quoteFeed) run(ctx context.Context) error {
 	}
 }
 
-// envelopeQuote is the part of the sink's envelope the board shows.
+// envelopeQuote is the part of the sink's envelope the board shows: the
+// trade, and the window's interval aggregates, kept as the decimal text the
+// aggregator wrote.
 type envelopeQuote struct {
-	Trade tradeQuote `json:"trade"`
+	Trade  tradeQuote  `json:"trade"`
+	High   json.Number `json:"high"`
+	Low    json.Number `json:"low"`
+	Volume json.Number `json:"volume"`
 }
 
 // tradeQuote is the part of a trade the board shows.
@@ -74,7 +79,8 @@ func (f *quoteFeed) add(payload string) {
 		f.bad++
 		return
 	}
-	q := Quote(t)
+	q := Quote{ISIN: t.ISIN, Name: t.Name, Price: t.Price, PrevClose: t.PrevClose,
+		High: string(e.High), Low: string(e.Low), Volume: string(e.Volume)}
 	for i := range f.recent {
 		if f.recent[i].ISIN == q.ISIN {
 			f.recent = append(f.recent[:i], f.recent[i+1:]...)
