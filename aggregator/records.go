@@ -8,13 +8,15 @@ import (
 
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
+	"tickcompact/internal/headers"
 )
 
-// The output record headers of the contract.
+// The output record headers of the contract, by the names internal/headers
+// gives them.
 const (
-	HeaderWindowStart = "window-start"
-	HeaderWindowEnd   = "window-end"
-	HeaderTradeCount  = "trade-count"
+	HeaderWindowStart = headers.WindowStart
+	HeaderWindowEnd   = headers.WindowEnd
+	HeaderTradeCount  = headers.TradeCount
 )
 
 // The interval aggregates' headers (the contract's additions), present when
@@ -22,11 +24,11 @@ const (
 // window's valid, non-late trades of the ISIN (window.Aggregate has the
 // rules).
 const (
-	HeaderWindowOpen   = "window-open"
-	HeaderWindowHigh   = "window-high"
-	HeaderWindowLow    = "window-low"
-	HeaderWindowVolume = "window-volume"
-	HeaderWindowVWAP   = "window-vwap"
+	HeaderWindowOpen   = headers.WindowOpen
+	HeaderWindowHigh   = headers.WindowHigh
+	HeaderWindowLow    = headers.WindowLow
+	HeaderWindowVolume = headers.WindowVolume
+	HeaderWindowVWAP   = headers.WindowVWAP
 )
 
 // Output record headers added to the contract's: how the window closed and

@@ -6,24 +6,23 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"tickcompact/internal/envelope"
+	"tickcompact/internal/headers"
 )
 
 // The trades-2s headers an envelope carries besides window-end.
 const (
-	WindowStartHeader = "window-start"
-	TradeCountHeader  = "trade-count"
+	WindowStartHeader = headers.WindowStart
+	TradeCountHeader  = headers.TradeCount
 )
 
 // aggregateHeaders maps the optional interval-aggregate headers of trades-2s
-// to their envelope fields; a header that is absent is left out. The names
-// are the aggregator's (aggregator.HeaderWindowOpen...), which a test holds
-// them to: the sink does not link the aggregator in for five strings.
+// to their envelope fields; a header that is absent is left out.
 var aggregateHeaders = []struct{ header, field string }{
-	{"window-open", "open"},
-	{"window-high", "high"},
-	{"window-low", "low"},
-	{"window-volume", "volume"},
-	{"window-vwap", "vwap"},
+	{headers.WindowOpen, "open"},
+	{headers.WindowHigh, "high"},
+	{headers.WindowLow, "low"},
+	{headers.WindowVolume, "volume"},
+	{headers.WindowVWAP, "vwap"},
 }
 
 // envelopeEncoder turns records into envelopes, reusing its scratch space

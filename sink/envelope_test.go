@@ -78,9 +78,11 @@ func TestEnvelopeEncode(t *testing.T) {
 }
 
 // TestE2ESinkEnvelope runs the sink with redis.format envelope: the
-// snapshot hash and every published message are envelopes, a record without
-// the headers an envelope needs is skipped and counted, and the
-// never-backwards guard still refuses older windows.
+// snapshot hash and every published message are envelopes, the interval
+// aggregate headers of a record reach both digit for digit (and a record
+// without them has none), a record without the headers an envelope needs is
+// skipped and counted, and the never-backwards guard still refuses older
+// windows.
 func TestE2ESinkEnvelope(t *testing.T) {
 	const isins, windows = 10, 3
 	h := newE2E(t, 2)
@@ -101,10 +103,22 @@ func TestE2ESinkEnvelope(t *testing.T) {
 		}
 	}()
 
+	// The last window's records of the even ISINs carry the interval
+	// aggregates, as an aggregator with them on writes them.
+	aggregates := []kafka.Header{{Key: "window-open", Value: []byte("70100")}, {Key: "window-high", Value: []byte("70250.50")},
+		{Key: "window-low", Value: []byte("69990.00")}, {Key: "window-volume", Value: []byte("418.125")},
+		{Key: "window-vwap", Value: []byte("70120.123456")}}
+	wantAggregates := map[string]string{"open": "70100", "high": "70250.50", "low": "69990.00", "volume": "418.125", "vwap": "70120.123456"}
+	aggregated := map[string]bool{} // ISINs whose last window has them
 	var records []testkit.Record
 	for w := 1; w <= windows; w++ {
 		for i := range isins {
-			records = append(records, trade(testISIN(i), windowEnd(w), "live"))
+			r := trade(testISIN(i), windowEnd(w), "live")
+			if w == windows && i%2 == 0 {
+				r.Headers = append(r.Headers, aggregates...)
+				aggregated[testISIN(i)] = true
+			}
+			records = append(records, r)
 		}
 	}
 	for i := range isins { // redelivered older windows: stale
@@ -148,12 +162,46 @@ func TestE2ESinkEnvelope(t *testing.T) {
 		if head.WindowStart != head.WindowEnd-2000 || head.TradeCount != 3 {
 			t.Fatalf("header %+v", head)
 		}
+		if head.WindowEnd == windowEnd(windows) && aggregated[head.ISIN] {
+			checkAggregates(t, "published", p, wantAggregates)
+		} else {
+			checkAggregates(t, "published", p, nil)
+		}
 	}
+	snapshot, err := h.redis.Client().HGetAll(context.Background(), cfg.Redis.SnapshotKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range aggregated {
+		checkAggregates(t, "snapshot", snapshot[id], wantAggregates)
+	}
+	checkAggregates(t, "snapshot", snapshot[testISIN(3)], nil)
 	found := false
 	for _, p := range published {
 		found = found || strings.Contains(p, `"trade":"not json \"at all\""`)
 	}
 	if !found {
 		t.Fatalf("no message embeds the trade that is not JSON as a string: %q", published)
+	}
+}
+
+// checkAggregates fails unless the envelope's interval aggregate fields are
+// exactly want, as JSON number text (none at all for an empty want).
+func checkAggregates(t *testing.T, where, value string, want map[string]string) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(value))
+	dec.UseNumber()
+	var fields map[string]any
+	if err := dec.Decode(&fields); err != nil {
+		t.Fatalf("%s envelope %q: %v", where, value, err)
+	}
+	for _, name := range []string{"open", "high", "low", "volume", "vwap"} {
+		got, present := fields[name].(json.Number)
+		switch w, wanted := want[name]; {
+		case wanted && (!present || string(got) != w):
+			t.Errorf("%s envelope: %s = %v, want %s (%s)", where, name, fields[name], w, value)
+		case !wanted && fields[name] != nil:
+			t.Errorf("%s envelope: %s = %v, want none (%s)", where, name, fields[name], value)
+		}
 	}
 }

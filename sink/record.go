@@ -5,11 +5,13 @@ import (
 	"strconv"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"tickcompact/internal/headers"
 )
 
 // WindowEndHeader is the trades-2s header holding the window end, epoch
 // milliseconds in decimal ASCII.
-const WindowEndHeader = "window-end"
+const WindowEndHeader = headers.WindowEnd
 
 // maxWindowEnd is the largest window end the script compares exactly: Lua
 // numbers are doubles.

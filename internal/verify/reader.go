@@ -274,11 +274,11 @@ func outputRecord(m *kafka.Message) OutputRecord {
 			value = []byte{} // present, if empty
 		}
 		switch h.Key {
-		case "window-start":
+		case aggregator.HeaderWindowStart:
 			r.WindowStart = value
-		case "window-end":
+		case aggregator.HeaderWindowEnd:
 			r.WindowEnd = value
-		case "trade-count":
+		case aggregator.HeaderTradeCount:
 			r.TradeCount = value
 		case headerClosedBy:
 			r.ClosedBy = value
