@@ -11,6 +11,7 @@ import (
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
+	"tickcompact/internal/opsserver"
 )
 
 // Service is the aggregator's name: its config file is configs/aggregator.yaml
@@ -20,13 +21,13 @@ const serviceName = "aggregator"
 // Config is the aggregator's configuration. Keys are the contract's; Spec
 // gives each one's default and meaning.
 type Config struct {
-	Kafka  KafkaConfig    `mapstructure:"kafka"`
-	Input  InputConfig    `mapstructure:"input"`
-	Window WindowConfig   `mapstructure:"window"`
-	Output OutputConfig   `mapstructure:"output"`
-	DLQ    DLQConfig      `mapstructure:"dlq"`
-	HTTP   HTTPConfig     `mapstructure:"http"`
-	Log    logging.Config `mapstructure:"log"`
+	Kafka  KafkaConfig      `mapstructure:"kafka"`
+	Input  InputConfig      `mapstructure:"input"`
+	Window WindowConfig     `mapstructure:"window"`
+	Output OutputConfig     `mapstructure:"output"`
+	DLQ    DLQConfig        `mapstructure:"dlq"`
+	HTTP   opsserver.Config `mapstructure:"http"`
+	Log    logging.Config   `mapstructure:"log"`
 }
 
 // KafkaConfig says how to reach the cluster.
@@ -111,50 +112,41 @@ type DLQConfig struct {
 	Topic string `mapstructure:"topic"`
 }
 
-// HTTPConfig describes the operational endpoints.
-type HTTPConfig struct {
-	// Addr is where /metrics, /healthz and /readyz are served.
-	Addr string `mapstructure:"addr"`
-	// Pprof also serves Go's profiles under /debug/pprof/ on Addr.
-	Pprof bool `mapstructure:"pprof"`
-}
-
 // Spec lists every key with its default and a one-line description: the one
 // place defaults live, from which the flags and --help are made.
 func Spec() configload.Spec {
+	keys := []configload.Key{
+		{Name: "kafka.brokers", Default: "localhost:9092", Usage: "bootstrap brokers, comma-separated host:port"},
+		{Name: "kafka.properties", Default: map[string]string{}, Usage: "librdkafka properties passed as-is to every client (security.protocol, sasl.*, ssl.*, tuning)"},
+		{Name: "kafka.transactional_id", Default: "", Usage: "this instance's transactional.id; empty derives a stable one per host: <input.group>-<hostname>-<slot>"},
+		{Name: "kafka.transaction_timeout", Default: 10 * time.Second, Usage: "transaction.timeout.ms: how long a dead instance's open transaction can hold back read_committed readers"},
+		{Name: "input.topic", Default: "trades", Usage: "the raw trades topic"},
+		{Name: "input.group", Default: "tickcompact-aggregator", Usage: "consumer group shared by every aggregator instance"},
+		{Name: "input.start", Default: "earliest", Usage: "where a group with no committed offsets starts: earliest or latest"},
+		{Name: "input.isin_field", Default: "isin", Usage: "JSON field holding the ISIN"},
+		{Name: "input.time_field", Default: "", Usage: "JSON field holding the event time (epoch ms or RFC 3339); empty: the Kafka record timestamp"},
+		{Name: "input.max_future", Default: time.Minute, Usage: "records whose event time is further ahead of the wall clock go to the DLQ as future-time"},
+		{Name: "input.repartition", Default: false, Usage: "re-key a raw topic not keyed by ISIN through <input.topic>-by-isin first"},
+		{Name: "input.price_field", Default: "", Usage: "JSON field holding each trade's price; with input.volume_field, the interval aggregate headers are on"},
+		{Name: "input.volume_field", Default: "", Usage: "JSON field holding each trade's volume; with input.price_field, the interval aggregate headers are on"},
+		{Name: "window.size", Default: 2 * time.Second, Usage: "tumbling window size, aligned to the Unix epoch; must divide 24h"},
+		{Name: "window.grace", Default: time.Duration(0), Usage: "a window closes when its partition's watermark reaches its end plus grace"},
+		{Name: "window.idle_timeout", Default: time.Second, Usage: "a caught-up partition quiet for this long closes its windows by wall clock"},
+		{Name: "output.topic", Default: "trades-2s", Usage: "the compacted output topic: one record per ISIN per window"},
+		{Name: "output.partitions", Default: 0, Usage: "partitions when creating the output topic; 0: as many as the input"},
+		{Name: "output.replication", Default: -1, Usage: "replication factor when creating topics; -1: the broker's default"},
+		{Name: "output.config", Default: map[string]string{"cleanup.policy": "compact"}, Usage: "topic configs when creating the output topic"},
+		{Name: "output.commit_interval", Default: 50 * time.Millisecond, Usage: "longest time closed windows wait in an open transaction while input keeps arriving"},
+		{Name: "dlq.topic", Default: "trades.dlq", Usage: "dead-letter topic for rejected input; empty drops rejected records and only counts them"},
+	}
+	keys = append(keys, opsserver.Keys(":9101", "/metrics, /healthz and /readyz")...)
+	keys = append(keys, logging.Keys()...)
 	return configload.Spec{
 		Service: serviceName,
 		Summary: `aggregator compacts the raw trades topic into one latest trade per ISIN per window on the
 output topic (trades-2s), exactly once with Kafka transactions. It serves /metrics, /healthz and
 /readyz on http.addr.`,
-		Keys: []configload.Key{
-			{Name: "kafka.brokers", Default: "localhost:9092", Usage: "bootstrap brokers, comma-separated host:port"},
-			{Name: "kafka.properties", Default: map[string]string{}, Usage: "librdkafka properties passed as-is to every client (security.protocol, sasl.*, ssl.*, tuning)"},
-			{Name: "kafka.transactional_id", Default: "", Usage: "this instance's transactional.id; empty derives a stable one per host: <input.group>-<hostname>-<slot>"},
-			{Name: "kafka.transaction_timeout", Default: 10 * time.Second, Usage: "transaction.timeout.ms: how long a dead instance's open transaction can hold back read_committed readers"},
-			{Name: "input.topic", Default: "trades", Usage: "the raw trades topic"},
-			{Name: "input.group", Default: "tickcompact-aggregator", Usage: "consumer group shared by every aggregator instance"},
-			{Name: "input.start", Default: "earliest", Usage: "where a group with no committed offsets starts: earliest or latest"},
-			{Name: "input.isin_field", Default: "isin", Usage: "JSON field holding the ISIN"},
-			{Name: "input.time_field", Default: "", Usage: "JSON field holding the event time (epoch ms or RFC 3339); empty: the Kafka record timestamp"},
-			{Name: "input.max_future", Default: time.Minute, Usage: "records whose event time is further ahead of the wall clock go to the DLQ as future-time"},
-			{Name: "input.repartition", Default: false, Usage: "re-key a raw topic not keyed by ISIN through <input.topic>-by-isin first"},
-			{Name: "input.price_field", Default: "", Usage: "JSON field holding each trade's price; with input.volume_field, the interval aggregate headers are on"},
-			{Name: "input.volume_field", Default: "", Usage: "JSON field holding each trade's volume; with input.price_field, the interval aggregate headers are on"},
-			{Name: "window.size", Default: 2 * time.Second, Usage: "tumbling window size, aligned to the Unix epoch; must divide 24h"},
-			{Name: "window.grace", Default: time.Duration(0), Usage: "a window closes when its partition's watermark reaches its end plus grace"},
-			{Name: "window.idle_timeout", Default: time.Second, Usage: "a caught-up partition quiet for this long closes its windows by wall clock"},
-			{Name: "output.topic", Default: "trades-2s", Usage: "the compacted output topic: one record per ISIN per window"},
-			{Name: "output.partitions", Default: 0, Usage: "partitions when creating the output topic; 0: as many as the input"},
-			{Name: "output.replication", Default: -1, Usage: "replication factor when creating topics; -1: the broker's default"},
-			{Name: "output.config", Default: map[string]string{"cleanup.policy": "compact"}, Usage: "topic configs when creating the output topic"},
-			{Name: "output.commit_interval", Default: 50 * time.Millisecond, Usage: "longest time closed windows wait in an open transaction while input keeps arriving"},
-			{Name: "dlq.topic", Default: "trades.dlq", Usage: "dead-letter topic for rejected input; empty drops rejected records and only counts them"},
-			{Name: "http.addr", Default: ":9101", Usage: "address of /metrics, /healthz and /readyz"},
-			{Name: "http.pprof", Default: false, Usage: "also serve Go's runtime profiles under /debug/pprof/ on http.addr"},
-			{Name: "log.level", Default: "info", Usage: "debug, info, warn or error"},
-			{Name: "log.format", Default: "json", Usage: "json (one object per line) or text"},
-		},
+		Keys: keys,
 	}
 }
 
@@ -224,10 +216,11 @@ func (c Config) Validate() error {
 		return invalid("output.commit_interval", "must be shorter than kafka.transaction_timeout")
 	case c.DLQ.Topic != "" && (c.DLQ.Topic == c.Input.Topic || c.DLQ.Topic == c.Output.Topic):
 		return invalid("dlq.topic", "must differ from input.topic and output.topic")
-	case c.HTTP.Addr == "":
-		return invalid("http.addr", "must not be empty")
 	}
 	if err := kafkaclient.CheckReserved(serviceName, c.Kafka.Properties, ConsumerRequired("", "", ""), ProducerRequired("", 0)); err != nil {
+		return err
+	}
+	if err := c.HTTP.Validate(); err != nil {
 		return err
 	}
 	if err := c.Log.Validate(); err != nil {
@@ -245,3 +238,9 @@ func (c Config) String() string {
 		c.Input.Topic, c.Input.Group, c.Output.Topic, c.DLQ.Topic, c.Window.Size, c.Window.Grace, c.Window.IdleTimeout, c.Input.Repartition,
 		c.Input.Fields().Aggregates())
 }
+
+// Logging is the log.* keys (servicecmd.Config).
+func (c Config) Logging() logging.Config { return c.Log }
+
+// Secrets are the values every log line masks: the secret kafka.properties.
+func (c Config) Secrets() []string { return kafkaclient.Secrets(c.Kafka.Properties) }

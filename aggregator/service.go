@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -36,7 +35,7 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(cfg.Window.Size), ready: newConditions(cfg, logger)}
 	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_aggregator", s.ready.state.Check))
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.state.Check, cfg.HTTP.Pprof)
+	srv, err := opsserver.Listen(cfg.HTTP, s.metrics.registry, s.ready.state.Check)
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: %w", err)
 	}
@@ -49,16 +48,7 @@ func (s *Service) HTTPAddr() string { return s.http.Addr() }
 
 // Run runs the aggregator until ctx is done (a clean stop returns nil) or a
 // fatal error. On return, everything pending was committed or aborted.
-func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.http.Serve(ctx) })
-	g.Go(func() error { return s.runPipeline(ctx) })
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
+func (s *Service) Run(ctx context.Context) error { return s.http.Run(ctx, s.runPipeline) }
 
 func (s *Service) runPipeline(ctx context.Context) error {
 	cfg := s.cfg

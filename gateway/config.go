@@ -16,6 +16,7 @@ import (
 
 	"tickcompact/internal/configload"
 	"tickcompact/internal/logging"
+	"tickcompact/internal/opsserver"
 	"tickcompact/internal/redisconn"
 )
 
@@ -26,10 +27,10 @@ const serviceName = "gateway"
 // Config is the gateway's configuration; Spec gives each key's default and
 // meaning.
 type Config struct {
-	Redis     RedisConfig     `mapstructure:"redis"`
-	HTTP      HTTPConfig      `mapstructure:"http"`
-	WebSocket WebSocketConfig `mapstructure:"websocket"`
-	Log       logging.Config  `mapstructure:"log"`
+	Redis     RedisConfig      `mapstructure:"redis"`
+	HTTP      opsserver.Config `mapstructure:"http"`
+	WebSocket WebSocketConfig  `mapstructure:"websocket"`
+	Log       logging.Config   `mapstructure:"log"`
 }
 
 // RedisConfig says how to reach the sink's Redis and what to read there.
@@ -42,15 +43,6 @@ type RedisConfig struct {
 	// SnapshotKey is the sink's redis.snapshot_key, read at start-up and
 	// after every reconnection.
 	SnapshotKey string `mapstructure:"snapshot_key"`
-}
-
-// HTTPConfig describes the HTTP server: the page, /ws and the operational
-// endpoints share one address.
-type HTTPConfig struct {
-	// Addr is where the page, /ws, /metrics, /healthz and /readyz are served.
-	Addr string `mapstructure:"addr"`
-	// Pprof also serves Go's profiles under /debug/pprof/ on Addr.
-	Pprof bool `mapstructure:"pprof"`
 }
 
 // WebSocketConfig bounds what clients may do and how long they may lag.
@@ -86,8 +78,9 @@ func Spec() configload.Spec {
 	keys = append(keys, []configload.Key{
 		{Name: "redis.channel", Default: "trades:2s", Usage: `the sink's redis.channel; "{isin}" in it subscribes to every instrument's channel`},
 		{Name: "redis.snapshot_key", Default: "trades:latest", Usage: "the sink's redis.snapshot_key, read at start-up and after every reconnection to Redis"},
-		{Name: "http.addr", Default: ":8080", Usage: "address of the page (/), the WebSocket endpoint (/ws), /metrics, /healthz and /readyz"},
-		{Name: "http.pprof", Default: false, Usage: "also serve Go's runtime profiles under /debug/pprof/ on http.addr"},
+	}...)
+	keys = append(keys, opsserver.Keys(":8080", "the page (/), the WebSocket endpoint (/ws), /metrics, /healthz and /readyz")...)
+	keys = append(keys, []configload.Key{
 		{Name: "websocket.allowed_origins", Default: []string{}, Usage: `host patterns of other origins whose pages may connect (path.Match, e.g. "*.example.com")`},
 		{Name: "websocket.max_connections", Default: 10000, Usage: "open connections at most; one more is closed at once with status 1013"},
 		{Name: "websocket.max_isins", Default: 1000, Usage: "ISINs in one subscription at most (a subscription to all has no such limit)"},
@@ -95,9 +88,8 @@ func Spec() configload.Spec {
 		{Name: "websocket.ping_interval", Default: 20 * time.Second, Usage: "each client is pinged this often; one that has not answered by the next ping is closed"},
 		{Name: "websocket.write_timeout", Default: 10 * time.Second, Usage: "longest a write to one client may take; a slower client is disconnected"},
 		{Name: "websocket.max_lag", Default: 10 * time.Second, Usage: "longest an update may wait for a client; one that stays further behind is closed (4008)"},
-		{Name: "log.level", Default: "info", Usage: "debug, info, warn or error"},
-		{Name: "log.format", Default: "json", Usage: "json (one object per line) or text"},
 	}...)
+	keys = append(keys, logging.Keys()...)
 	return configload.Spec{
 		Service: serviceName,
 		Summary: `gateway serves the sink's Redis (redis.format envelope) to browsers: a WebSocket feed of the latest
@@ -131,8 +123,6 @@ func (c Config) Validate() error {
 		return invalid("redis.channel", "must not be empty")
 	case c.Redis.SnapshotKey == "":
 		return invalid("redis.snapshot_key", "must not be empty")
-	case c.HTTP.Addr == "":
-		return invalid("http.addr", "must not be empty")
 	case ws.MaxConnections < 1:
 		return invalid("websocket.max_connections", "%d: must be at least 1", ws.MaxConnections)
 	case ws.MaxISINs < 1:
@@ -154,6 +144,9 @@ func (c Config) Validate() error {
 			return invalid("websocket.allowed_origins", `"*" would let any web site's scripts read the feed with its visitors' browsers: list the origins`)
 		}
 	}
+	if err := c.HTTP.Validate(); err != nil {
+		return err
+	}
 	return c.Log.Validate()
 }
 
@@ -171,3 +164,6 @@ func (c Config) String() string {
 		c.Redis.Config, c.Redis.Channel, c.Redis.SnapshotKey, c.WebSocket.AllowedOrigins,
 		c.WebSocket.MaxConnections, c.WebSocket.MaxISINs, c.WebSocket.MaxLag)
 }
+
+// Logging is the log.* keys (servicecmd.Config).
+func (c Config) Logging() logging.Config { return c.Log }

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"tickcompact/internal/opsserver"
 	"tickcompact/internal/readiness"
@@ -53,7 +51,7 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	ready := readiness.New(cfg.Secrets())
 	s := &Service{cfg: cfg, logger: logger, metrics: m, ready: ready, redis: ready.Dependency("redis", "not subscribed yet"),
 		hub: newHub(m, cfg.WebSocket.MaxConnections), client: client}
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, m.registry, s.ready.Check, cfg.HTTP.Pprof)
+	srv, err := opsserver.Listen(cfg.HTTP, m.registry, s.ready.Check)
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -77,14 +75,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.base = ctx
 	reader := &redisReader{client: s.client, cfg: s.cfg.Redis, hub: s.hub, metrics: s.metrics,
 		logger: s.logger, redis: s.redis}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.http.Serve(gctx) })
-	g.Go(func() error { return reader.run(gctx) })
-	err := g.Wait()
+	err := s.http.Run(ctx, reader.run)
 	s.conns.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
 	return err
 }
 

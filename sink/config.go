@@ -12,6 +12,7 @@ import (
 	"tickcompact/internal/configload"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
+	"tickcompact/internal/opsserver"
 	"tickcompact/internal/redisconn"
 )
 
@@ -22,11 +23,11 @@ const serviceName = "sink"
 // Config is the sink's configuration. Keys are the contract's; Spec gives
 // each one's default and meaning.
 type Config struct {
-	Kafka KafkaConfig    `mapstructure:"kafka"`
-	Input InputConfig    `mapstructure:"input"`
-	Redis RedisConfig    `mapstructure:"redis"`
-	HTTP  HTTPConfig     `mapstructure:"http"`
-	Log   logging.Config `mapstructure:"log"`
+	Kafka KafkaConfig      `mapstructure:"kafka"`
+	Input InputConfig      `mapstructure:"input"`
+	Redis RedisConfig      `mapstructure:"redis"`
+	HTTP  opsserver.Config `mapstructure:"http"`
+	Log   logging.Config   `mapstructure:"log"`
 }
 
 // KafkaConfig says how to reach the cluster.
@@ -70,14 +71,6 @@ type RedisConfig struct {
 	BatchSize int `mapstructure:"batch_size"`
 }
 
-// HTTPConfig describes the operational endpoints.
-type HTTPConfig struct {
-	// Addr is where /metrics, /healthz and /readyz are served.
-	Addr string `mapstructure:"addr"`
-	// Pprof also serves Go's profiles under /debug/pprof/ on Addr.
-	Pprof bool `mapstructure:"pprof"`
-}
-
 // The values of redis.format.
 const (
 	// FormatRaw stores and publishes each record's value unchanged.
@@ -109,11 +102,9 @@ func Spec() configload.Spec {
 		{Name: "redis.stream_maxlen", Default: 100000, Usage: "approximate stream length kept (XADD MAXLEN ~)"},
 		{Name: "redis.format", Default: FormatRaw, Usage: "what is stored and published per record: raw (the trade as written) or envelope (JSON, for the gateway)"},
 		{Name: "redis.batch_size", Default: 500, Usage: "most records sent to Redis in one pipeline"},
-		{Name: "http.addr", Default: ":9102", Usage: "address of /metrics, /healthz and /readyz"},
-		{Name: "http.pprof", Default: false, Usage: "also serve Go's runtime profiles under /debug/pprof/ on http.addr"},
-		{Name: "log.level", Default: "info", Usage: "debug, info, warn or error"},
-		{Name: "log.format", Default: "json", Usage: "json (one object per line) or text"},
 	}...)
+	keys = append(keys, opsserver.Keys(":9102", "/metrics, /healthz and /readyz")...)
+	keys = append(keys, logging.Keys()...)
 	return configload.Spec{
 		Service: serviceName,
 		Summary: `sink applies the compacted trades-2s topic to Redis: a latest-value snapshot hash per ISIN that
@@ -147,13 +138,14 @@ func (c Config) Validate() error {
 		return invalid("input.group", "must not be empty")
 	case c.Input.Start != "earliest" && c.Input.Start != "latest":
 		return invalid("input.start", "%q: want earliest or latest", c.Input.Start)
-	case c.HTTP.Addr == "":
-		return invalid("http.addr", "must not be empty")
 	}
 	if err := kafkaclient.CheckReserved(serviceName, c.Kafka.Properties, consumerRequired("", "")); err != nil {
 		return err
 	}
 	if err := c.Redis.validate(); err != nil {
+		return err
+	}
+	if err := c.HTTP.Validate(); err != nil {
 		return err
 	}
 	return c.Log.Validate()
@@ -233,3 +225,6 @@ func (c Config) String() string {
 		c.Input.Topic, c.Input.Group, c.Redis.Config, c.Redis.Channel,
 		c.Redis.SnapshotKey, c.Redis.StreamKey, c.Redis.StreamMaxLen, c.Redis.Format, c.Redis.BatchSize)
 }
+
+// Logging is the log.* keys (servicecmd.Config).
+func (c Config) Logging() logging.Config { return c.Log }

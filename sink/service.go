@@ -2,14 +2,12 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/opsserver"
@@ -45,7 +43,7 @@ func New(cfg Config, logger *slog.Logger) (*Service, error) {
 	s := &Service{cfg: cfg, logger: logger, metrics: newMetrics(), ready: newConditions(cfg, logger),
 		redisOpts: opts, healthInterval: defaultHealthInterval}
 	s.metrics.registry.MustRegister(opsserver.ReadyGauge("tickcompact_sink", s.ready.state.Check))
-	srv, err := opsserver.Listen(cfg.HTTP.Addr, s.metrics.registry, s.ready.state.Check, cfg.HTTP.Pprof)
+	srv, err := opsserver.Listen(cfg.HTTP, s.metrics.registry, s.ready.state.Check)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
@@ -59,16 +57,7 @@ func (s *Service) HTTPAddr() string { return s.http.Addr() }
 // Run runs the sink until ctx is done (a clean stop returns nil) or a fatal
 // Kafka error. Redis outages are not fatal: the sink pauses and retries. On
 // return, no offset was committed for a record Redis did not acknowledge.
-func (s *Service) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.http.Serve(ctx) })
-	g.Go(func() error { return s.consume(ctx) })
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
-	return err
-}
+func (s *Service) Run(ctx context.Context) error { return s.http.Run(ctx, s.consume) }
 
 // Client settings. consumerTuning may be overridden through kafka.properties;
 // consumerRequired may not, as correctness depends on it.

@@ -32,12 +32,12 @@ func checkEndpoints(t *testing.T, deployment string, c corev1.Container) {
 		return // reported by checkProbe
 	}
 	var ready atomic.Bool
-	srv, err := opsserver.Listen("127.0.0.1:0", prometheus.NewRegistry(), func() error {
+	srv, err := opsserver.Listen(opsserver.Config{Addr: "127.0.0.1:0"}, prometheus.NewRegistry(), func() error {
 		if ready.Load() {
 			return nil
 		}
 		return errors.New("no partition assigned")
-	}, false)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

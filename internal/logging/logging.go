@@ -123,3 +123,12 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Keys returns the log.* keys with their defaults and descriptions, to add
+// to a service's configload.Spec.
+func Keys() []configload.Key {
+	return []configload.Key{
+		{Name: "log.level", Default: "info", Usage: "debug, info, warn or error"},
+		{Name: "log.format", Default: "json", Usage: "json (one object per line) or text"},
+	}
+}

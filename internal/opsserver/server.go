@@ -13,6 +13,8 @@ import (
 	httppprof "net/http/pprof"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -30,7 +32,8 @@ type Server struct {
 // Listen binds addr (":9101", "127.0.0.1:0") so that a taken port is reported
 // before the service connects to anything. With pprof, Go's runtime profiles
 // (net/http/pprof) are served under /debug/pprof/ as well.
-func Listen(addr string, registry *prometheus.Registry, ready ReadinessFunc, pprof bool) (*Server, error) {
+func Listen(cfg Config, registry *prometheus.Registry, ready ReadinessFunc) (*Server, error) {
+	addr, pprof := cfg.Addr, cfg.Pprof
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: listening on %s: %w", addr, err)
@@ -81,6 +84,20 @@ func ReadyGauge(namespace string, ready ReadinessFunc) prometheus.Collector {
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Run serves beside work, a service's own work, until ctx is done or either
+// fails; work's context ends when either does. A clean stop (ctx done,
+// context.Canceled) returns nil.
+func (s *Server) Run(ctx context.Context, work func(context.Context) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Serve(gctx) })
+	g.Go(func() error { return work(gctx) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
 
 // Serve serves until ctx is done, then shuts down within five seconds.
 // It returns nil on a clean shutdown.

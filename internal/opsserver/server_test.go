@@ -19,12 +19,12 @@ func TestEndpoints(t *testing.T) {
 	counter.Add(7)
 	var notReady atomic.Value
 	notReady.Store("no partitions assigned")
-	srv, err := Listen("127.0.0.1:0", reg, func() error {
+	srv, err := Listen(Config{Addr: "127.0.0.1:0"}, reg, func() error {
 		if s := notReady.Load().(string); s != "" {
 			return errors.New(s)
 		}
 		return nil
-	}, false)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestEndpoints(t *testing.T) {
 }
 
 func TestPprofWhenAsked(t *testing.T) {
-	srv, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, true)
+	srv, err := Listen(Config{Addr: "127.0.0.1:0", Pprof: true}, prometheus.NewRegistry(), func() error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +99,12 @@ func TestPprofWhenAsked(t *testing.T) {
 }
 
 func TestListenReportsTakenPort(t *testing.T) {
-	first, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), func() error { return nil }, false)
+	first, err := Listen(Config{Addr: "127.0.0.1:0"}, prometheus.NewRegistry(), func() error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.listener.Close()
-	if _, err := Listen(first.Addr(), prometheus.NewRegistry(), func() error { return nil }, false); err == nil || !strings.Contains(err.Error(), first.Addr()) {
+	if _, err := Listen(Config{Addr: first.Addr()}, prometheus.NewRegistry(), func() error { return nil }); err == nil || !strings.Contains(err.Error(), first.Addr()) {
 		t.Fatalf("err = %v, want an error naming %s", err, first.Addr())
 	}
 }
