@@ -15,7 +15,7 @@
 # runtime (distroless base-debian12) are both Debian 12, so the binaries run
 # on the very glibc they were linked against. Both services also call glibc's
 # mallopt and mallinfo2 (internal/memtune), so they need glibc, not musl.
-# internal/deploycheck checks all of this.
+# internal/tools/deploycheck checks all of this.
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

@@ -18,7 +18,7 @@ deps-redis:
 ## then test-helm
 test: deps-redis
 	$(GO) vet ./...
-	$(GO) vet -tags containers ./internal/deploycheck/
+	$(GO) vet -tags containers ./internal/tools/deploycheck/
 	PROMTOOL="$$(scripts/ensure-promtool.sh)" $(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory test-helm
 

@@ -19,9 +19,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"tickcompact/aggregator"
-	"tickcompact/internal/bigdec"
-	"tickcompact/internal/testkit"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/bigdec"
+	"tickcompact/internal/tools/testkit"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // harness is one aggregator scenario: a cluster, unique topics and a group.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"tickcompact/aggregator/progress"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // A raw topic not keyed by ISIN (random keys, no keys) still yields one

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // The aggregator connects through SASL/SCRAM set in kafka.properties (here

@@ -7,7 +7,7 @@ import (
 
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // BenchmarkRecordPath measures what the aggregator does per input record

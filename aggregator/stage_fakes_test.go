@@ -14,7 +14,7 @@ import (
 	"tickcompact/aggregator/trade"
 	"tickcompact/aggregator/window"
 	"tickcompact/internal/consumeloop/consumetest"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // fakeProducer is a transactional producer in memory. What a transaction

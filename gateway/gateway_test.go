@@ -11,7 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // TestSnapshotThenUpdates: a subscriber first gets the snapshot of its

@@ -18,7 +18,7 @@ import (
 	"tickcompact/internal/isin"
 	"tickcompact/internal/logging"
 	"tickcompact/internal/redisconn"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 	"tickcompact/sink"
 )
 

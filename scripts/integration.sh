@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test-integration: the end-to-end scenarios (every TestE2E* test) and the
-# fault suite (every TestFault* test, internal/faults, build tag `faults`)
+# fault suite (every TestFault* test, internal/tools/faults, build tag `faults`)
 # against a real Apache Kafka broker started by scripts/kafka-local.sh and real
 # redis-server instances started by the tests. Both are stopped whatever the
 # outcome. A scenario that is skipped fails the run, and so does a run in which

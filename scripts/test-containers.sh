@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make test-containers: builds every image from the Dockerfile and runs
 # docker-compose.yml, unchanged, on podman (TestContainers in
-# internal/deploycheck, under the build tag "containers"). Installs what it
+# internal/tools/deploycheck, under the build tag "containers"). Installs what it
 # needs first: podman, runc and podman-compose (scripts/ensure-podman.sh), and
 # the local stand-ins for the base images no registry serves here
 # (deploy/standins/build.sh, cached between runs on this machine).
@@ -21,6 +21,6 @@ say "stand-ins ready after $((SECONDS - t0))s; running TestContainers"
 exec 9>/tmp/tickcompact-test-containers.lock
 flock -w 3600 9 || { say "FAILED: another make test-containers holds /tmp/tickcompact-test-containers.lock"; exit 1; }
 status=0
-go test -tags containers -run '^TestContainers$' -count=1 -v -timeout 75m ./internal/deploycheck/ || status=$?
+go test -tags containers -run '^TestContainers$' -count=1 -v -timeout 75m ./internal/tools/deploycheck/ || status=$?
 say "finished in $((SECONDS - t0))s (exit $status)"
 exit $status

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"tickcompact/internal/configload"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 func TestDefaults(t *testing.T) {

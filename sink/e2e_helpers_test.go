@@ -17,7 +17,7 @@ import (
 
 	"tickcompact/internal/isin"
 	"tickcompact/internal/logging"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // e2e is one end-to-end scenario: a Kafka cluster (embedded, or the real one

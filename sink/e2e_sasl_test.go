@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // The sink connects to Kafka through SASL/SCRAM set in kafka.properties; with

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 const baseEnd = int64(1767225600000) // 2026-01-01T00:00:00Z, a window boundary

@@ -13,7 +13,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"tickcompact/internal/consumeloop/consumetest"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // fakeKafka is consumetest's fake consumer of trades-2s, every partition

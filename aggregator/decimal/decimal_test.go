@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"testing"
 
-	"tickcompact/internal/bigdec"
+	"tickcompact/internal/tools/bigdec"
 )
 
 func TestParse(t *testing.T) {

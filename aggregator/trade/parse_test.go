@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"tickcompact/aggregator/decimal"
-	"tickcompact/internal/bigdec"
+	"tickcompact/internal/tools/bigdec"
 )
 
 var now = time.UnixMilli(1_764_000_000_000)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"tickcompact/aggregator/decimal"
-	"tickcompact/internal/bigdec"
+	"tickcompact/internal/tools/bigdec"
 )
 
 // aggregateText is a's headers as "open/high/low/volume/vwap".

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // TestUnreachableBrokerIsQuiet runs the aggregator for half a minute against

@@ -1,5 +1,5 @@
 // Command bench measures tickcompact against its performance targets and
-// prints one table (see internal/bench and scripts/bench.sh, which builds
+// prints one table (see internal/tools/bench and scripts/bench.sh, which builds
 // the services and picks the broker).
 package main
 
@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"tickcompact/internal/bench"
 	"tickcompact/internal/cli"
+	"tickcompact/internal/tools/bench"
 )
 
 func main() { os.Exit(run()) }

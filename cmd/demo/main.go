@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"tickcompact/internal/cli"
-	"tickcompact/internal/demo"
+	"tickcompact/internal/tools/demo"
 )
 
 func main() { os.Exit(run()) }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // TestUnreachableDependenciesAreQuiet runs the sink for half a minute against

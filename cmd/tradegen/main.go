@@ -21,7 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"tickcompact/internal/cli"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 )
 
 func main() {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 )
 
 func TestRunBadFlags(t *testing.T) {

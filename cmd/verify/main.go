@@ -1,5 +1,5 @@
 // Command verify audits the aggregator's output topic (and optionally the
-// sink's Redis snapshot) against its input topic. See internal/verify and
+// sink's Redis snapshot) against its input topic. See internal/tools/verify and
 // `verify --help`.
 package main
 
@@ -13,7 +13,7 @@ import (
 	"tickcompact/internal/cli"
 	"tickcompact/internal/kafkaclient"
 	"tickcompact/internal/logging"
-	"tickcompact/internal/verify"
+	"tickcompact/internal/tools/verify"
 )
 
 func main() { os.Exit(run()) }

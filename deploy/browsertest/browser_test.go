@@ -13,8 +13,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"tickcompact/internal/demo"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/demo"
+	"tickcompact/internal/tools/testkit"
 )
 
 // The demo's feed for this test: few enough instruments that every one
@@ -110,7 +110,7 @@ func TestLivePage(t *testing.T) {
 // project's script) and returns its path.
 func ensureChromium(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(moduleRoot(t), "scripts", "ensure-chromium.sh")).Output()
+	out, err := exec.Command(filepath.Join(testkit.ModuleRoot(t), "scripts", "ensure-chromium.sh")).Output()
 	if err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
@@ -119,19 +119,6 @@ func ensureChromium(t *testing.T) string {
 		t.Fatalf("scripts/ensure-chromium.sh: %v", err)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// moduleRoot is the root module's directory: two levels up.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		t.Fatalf("no root module at %s: %v", dir, err)
-	}
-	return dir
 }
 
 // startDemo runs the demo pipeline with its embedded broker and the given
@@ -297,7 +284,7 @@ func saveScreenshot(t *testing.T, ctx context.Context) {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "gateway.png")
 	} else if !filepath.IsAbs(path) {
-		path = filepath.Join(moduleRoot(t), path)
+		path = filepath.Join(testkit.ModuleRoot(t), path)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

@@ -20,8 +20,8 @@ import (
 
 	"tickcompact/aggregator"
 	"tickcompact/gateway"
-	"tickcompact/internal/deploycheck"
 	"tickcompact/internal/kafkaclient"
+	"tickcompact/internal/tools/deploycheck"
 	"tickcompact/sink"
 )
 

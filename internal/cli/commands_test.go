@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // commands are every command the module ships.

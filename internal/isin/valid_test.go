@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"tickcompact/internal/isin"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // reference is the definition: 12 characters, two upper-case letters, nine

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"tickcompact/aggregator/trade"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // delayBounds are bucket bounds for the histogram tests: the aggregator's

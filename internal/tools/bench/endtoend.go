@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 	"tickcompact/sink"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"tickcompact/internal/envelope"
 	"tickcompact/internal/redisconn"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 	"tickcompact/sink"
 )
 

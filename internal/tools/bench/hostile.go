@@ -10,8 +10,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"tickcompact/internal/hostile"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/hostile"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // hostileTarget is issue 8's bound: with hostile records mixed in, the
@@ -65,7 +65,7 @@ func (e *env) hostileDrain(ctx context.Context, n int64) (Row, error) {
 	}
 	cleanRate, mixedRate := float64(n)/cleanTook.Seconds(), float64(n)/mixedTook.Seconds()
 	ratio := mixedRate / cleanRate
-	e.notef("row 6: row 2's %s trades, and the same trades in the same order with %s hostile records inserted at random places (internal/hostile: the fault suite's kinds at %g times its counts, ~900 KB values included, without the zero-timestamp kind, which librdkafka would stamp with the current time), preloaded with tradegen's producer settings. Drained by the aggregator binary as in row 2, trades alone, mixed, trades alone again, each from the first record consumed to every checkpoint at the end: %v, %v, %v; rate = trades (hostile records not counted) / that time, so the ratio is the inverse of the drain times'; counting the hostile records, the mixed drain ran at %s. Each drain emitted %.0f records; the mixed one sent %.0f to the DLQ.",
+	e.notef("row 6: row 2's %s trades, and the same trades in the same order with %s hostile records inserted at random places (internal/tools/hostile: the fault suite's kinds at %g times its counts, ~900 KB values included, without the zero-timestamp kind, which librdkafka would stamp with the current time), preloaded with tradegen's producer settings. Drained by the aggregator binary as in row 2, trades alone, mixed, trades alone again, each from the first record consumed to every checkpoint at the end: %v, %v, %v; rate = trades (hostile records not counted) / that time, so the ratio is the inverse of the drain times'; counting the hostile records, the mixed drain ran at %s. Each drain emitted %.0f records; the mixed one sent %.0f to the DLQ.",
 		thousands(n), thousands(rejects), float64(n)/200_000, w[0].Took().Round(time.Millisecond), mixedTook.Round(time.Millisecond), w[2].Took().Round(time.Millisecond),
 		rate(float64(mixed.records)/mixedTook.Seconds()), w[1].Emitted, w[1].Rejected)
 	return Row{
@@ -82,7 +82,7 @@ func tradesPerSecond(r float64) string { return strings.TrimSuffix(rate(r), "/s"
 
 // mixedBacklog preloads a fresh topic with clean's trades, in their order,
 // and hostile records at random places between them: of every kind of
-// internal/hostile but the zero-timestamp one, its count times
+// internal/tools/hostile but the zero-timestamp one, its count times
 // clean.records / 200,000 (the fault suite mixes 10,000 into 200,000 trades;
 // without that kind, 4.75 % of the trades). It returns the backlog and how
 // many hostile records it holds.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"tickcompact/internal/emission"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/emission"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // Row 3's target. With grace 0 a window cannot close before its partition's

@@ -10,7 +10,7 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 )
 
 const memoryISINs = 100_000

@@ -6,7 +6,7 @@ import (
 	"math"
 	"sort"
 
-	"tickcompact/internal/emission"
+	"tickcompact/internal/tools/emission"
 )
 
 // Bucket is one cumulative histogram bucket: Count observations were <= UpperBound.

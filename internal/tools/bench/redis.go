@@ -13,7 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisServer is a redis-server process started like internal/testkit's:
+// redisServer is a redis-server process started like internal/tools/testkit's:
 // a free loopback port, no persistence, in a directory of its own.
 type redisServer struct {
 	Addr string

@@ -12,7 +12,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"tickcompact/internal/redisconn"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/tradegen"
 	"tickcompact/sink"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"tickcompact/internal/emission"
+	"tickcompact/internal/tools/emission"
 )
 
 // Sample is what one refresh of the board shows: the pipeline's counters

@@ -23,10 +23,10 @@ import (
 
 	"tickcompact/aggregator"
 	"tickcompact/gateway"
-	"tickcompact/internal/emission"
 	"tickcompact/internal/logging"
 	"tickcompact/internal/redisconn"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/emission"
+	"tickcompact/internal/tools/tradegen"
 	"tickcompact/sink"
 )
 

@@ -17,8 +17,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
-	"tickcompact/internal/demo"
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/demo"
+	"tickcompact/internal/tools/testkit"
 )
 
 // TestDemoEndToEnd runs the demo headless (its output is not a terminal)

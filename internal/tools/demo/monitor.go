@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"tickcompact/internal/emission"
+	"tickcompact/internal/tools/emission"
 )
 
 // refreshOffset is how long after a window's end the board refreshes, so the

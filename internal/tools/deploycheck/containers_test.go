@@ -24,7 +24,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // The compose project the test runs: not the file's own name, so that a

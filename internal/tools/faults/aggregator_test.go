@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // The aggregator, restarted by a supervisor whenever it exits, is SIGKILLed at

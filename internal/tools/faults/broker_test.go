@@ -8,12 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // localBroker drives the broker under test through scripts/kafka-local.sh,
@@ -31,8 +30,7 @@ type localBroker struct {
 // tests. It makes sure the broker runs again when the test ends.
 func brokerUnderTest(t *testing.T, brokers string) *localBroker {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	b := &localBroker{t: t, script: filepath.Join(filepath.Dir(file), "..", "..", "scripts", "kafka-local.sh"), env: os.Environ()}
+	b := &localBroker{t: t, script: filepath.Join(testkit.ModuleRoot(t), "scripts", "kafka-local.sh"), env: os.Environ()}
 	if os.Getenv("KAFKA_PORT") == "" {
 		if i := strings.LastIndexByte(brokers, ':'); i >= 0 && !strings.Contains(brokers, ",") {
 			b.env = append(b.env, "KAFKA_PORT="+brokers[i+1:])

@@ -1,7 +1,7 @@
 // Package faults is the fault-injection suite of `make test-integration`: the
 // aggregator and sink binaries run against the real Apache Kafka broker
 // (TICKCOMPACT_TEST_BROKERS) and real redis-server processes while the trade
-// generator (internal/tradegen) feeds them live, and processes, the broker and
+// generator (internal/tools/tradegen) feeds them live, and processes, the broker and
 // Redis are killed, frozen or scaled under them. Every scenario ends with the
 // verify binary (cmd/verify --json) auditing the topics, and the sink's Redis
 // snapshot where a sink ran, and requires zero violations.
@@ -9,7 +9,7 @@
 // The scenarios are the TestFault* tests, behind the build tag `faults` so
 // that `make test` (the embedded tier) does not compile them:
 //
-//	go test -tags faults -run TestFault ./internal/faults/
+//	go test -tags faults -run TestFault ./internal/tools/faults/
 //
 // They never skip: without TICKCOMPACT_TEST_BROKERS they fail.
 // TestFaultBrokerKilled SIGKILLs and restarts the broker through

@@ -15,9 +15,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"tickcompact/internal/hostile"
-	"tickcompact/internal/testkit"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/hostile"
+	"tickcompact/internal/tools/testkit"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // hostileRecord is a hostile record and what the aggregator must do with it.

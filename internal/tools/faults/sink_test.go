@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"tickcompact/internal/testkit"
+	"tickcompact/internal/tools/testkit"
 )
 
 // sinkEnv configures a sink on the pipeline's output through SINK_* variables.

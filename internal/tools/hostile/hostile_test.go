@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"tickcompact/aggregator/trade"
-	"tickcompact/internal/hostile"
+	"tickcompact/internal/tools/hostile"
 )
 
 // validISINs are what the kinds are made from.

@@ -33,7 +33,7 @@ func Binary(t testing.TB, name string) string {
 	}
 	path := filepath.Join(builtDir, name)
 	cmd := exec.Command("go", "build", "-o", path, "./cmd/"+name)
-	cmd.Dir = moduleRoot(t)
+	cmd.Dir = ModuleRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building %s: %v\n%s", name, err, out)
 	}
@@ -41,12 +41,20 @@ func Binary(t testing.TB, name string) string {
 	return path
 }
 
-// moduleRoot is the directory holding go.mod.
-func moduleRoot(t testing.TB) string {
+// ModuleRoot is the directory holding the tickcompact module's go.mod: the
+// nearest one above this source file, wherever the test runs from.
+func ModuleRoot(t testing.TB) string {
 	t.Helper()
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
 		t.Fatal("cannot locate the module root")
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			t.Fatalf("no go.mod above %s", file)
+		}
+	}
 }

@@ -15,9 +15,9 @@ import (
 
 	"tickcompact/aggregator"
 	"tickcompact/aggregator/progress"
-	"tickcompact/internal/testkit"
-	"tickcompact/internal/tradegen"
-	"tickcompact/internal/verify"
+	"tickcompact/internal/tools/testkit"
+	"tickcompact/internal/tools/tradegen"
+	"tickcompact/internal/tools/verify"
 )
 
 // verify names the repartition topic as the aggregator does.

@@ -18,9 +18,9 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"tickcompact/aggregator"
-	"tickcompact/internal/testkit"
-	"tickcompact/internal/tradegen"
-	"tickcompact/internal/verify"
+	"tickcompact/internal/tools/testkit"
+	"tickcompact/internal/tools/tradegen"
+	"tickcompact/internal/tools/verify"
 	"tickcompact/sink"
 )
 

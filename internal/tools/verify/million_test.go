@@ -13,8 +13,8 @@ import (
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
-	"tickcompact/internal/testkit"
-	"tickcompact/internal/tradegen"
+	"tickcompact/internal/tools/testkit"
+	"tickcompact/internal/tools/tradegen"
 )
 
 // MillionEnv turns on TestVerifyMillionRecords, a measurement rather than a

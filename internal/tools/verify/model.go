@@ -9,7 +9,7 @@
 //
 // With the interval aggregates on (Settings.PriceField and VolumeField), each
 // model also keeps, per open (ISIN, window), a math/big model of its open,
-// high, low, volume and VWAP (internal/bigdec) over the trades it counts,
+// high, low, volume and VWAP (internal/tools/bigdec) over the trades it counts,
 // and expects the output's aggregate headers to spell exactly that; prices
 // and volumes are read by the aggregator's parser, like ISINs and times.
 //
@@ -52,8 +52,8 @@ import (
 
 	"tickcompact/aggregator/decimal"
 	"tickcompact/aggregator/trade"
-	"tickcompact/internal/bigdec"
 	"tickcompact/internal/isin"
+	"tickcompact/internal/tools/bigdec"
 )
 
 // noTime marks an unset watermark, clock or boundary.
