@@ -47,12 +47,14 @@ demo:
 bench: deps-redis
 	scripts/bench.sh
 
-## fuzz: fuzz the trade parser and the decimal parsing for FUZZTIME (default 30s) each
+## fuzz: fuzz the trade parser and the decimal parsing for FUZZTIME (default 30s) each; a new
+## input is minimised for at most FUZZMINIMIZE (default 5s): Go's 60 s default would stall the run
 FUZZTIME ?= 30s
+FUZZMINIMIZE ?= 5s
 fuzz:
-	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregator/trade/
-	$(GO) test -run '^$$' -fuzz FuzzScanMatchesEncodingJSON -fuzztime $(FUZZTIME) ./aggregator/trade/
-	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./aggregator/decimal/
+	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./aggregator/trade/
+	$(GO) test -run '^$$' -fuzz FuzzScanMatchesEncodingJSON -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./aggregator/trade/
+	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./aggregator/decimal/
 
 ## kafka-start / kafka-stop: a real single-node broker on 127.0.0.1:19092 for manual runs
 kafka-start:
