@@ -259,7 +259,12 @@ format_storage() {
   fi
   local cluster_id
   # A Kafka cluster id is a base64url-encoded random 128-bit UUID (22 characters).
-  cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  # Like Kafka's Uuid.randomUuid, draw again when it starts with "-": the
+  # storage tool's argument parser would take it for an option.
+  cluster_id=-
+  while [[ $cluster_id == -* ]]; do
+    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+  done
   mkdir -p -- "$DATA"
   log "formatting KRaft storage $DATA (cluster id $cluster_id, SCRAM-SHA-512 user '$KAFKA_SCRAM_USER')"
   run_tool kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" \
