@@ -9,7 +9,7 @@
 #   --quick        small sizes and short phases: a smoke test, not comparable with the targets
 #   --rows LIST    only these rows (1 engine, 2 backlog, 3 emission delay, 4 sink, 5 memory, 6 hostile records,
 #                  7 end to end to a WebSocket client, 8 gateway fan-out)
-#   --section-out  also write a README "Performance" section (table + machine) to FILE
+#   --section-out  also write the run as docs/performance.md's "Latest figures" section to FILE
 #   --profile-dir  save the aggregator's Go profiles there: row 2's CPU, row 5's heap at its peak (go tool pprof DIR/aggregator-2-cpu.pb.gz)
 #   --perf         with --profile-dir, also record each service with perf (perf report -i DIR/aggregator-PID.perf.data)
 # Environment: BENCH_BROKERS, GO (default go), BENCH_WORK_DIR (keep service logs there).

@@ -49,7 +49,7 @@ func run() int {
 	flags.StringArrayVar(&opts.SinkFlags, "sink-flag", nil, "extra sink flag for a what-if run (repeatable; printed with the table)")
 	flags.StringArrayVar(&opts.ServiceEnv, "service-env", nil, "extra KEY=VALUE environment variable for the services in a what-if run, e.g. GOMEMLIMIT=150MiB (repeatable; printed with the table)")
 	flags.StringVar(&rows, "rows", "", "comma-separated rows to run, 1-8 (default all)")
-	flags.StringVar(&sectionOut, "section-out", "", "also write a README Performance section with the table to this file")
+	flags.StringVar(&sectionOut, "section-out", "", "also write the run as docs/performance.md's \"Latest figures\" section to this file")
 	err := command.Parse(flags, os.Args[1:])
 	if cli.Answered(err, os.Stdout) { // --help, --version
 		return 0

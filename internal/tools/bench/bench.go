@@ -207,22 +207,16 @@ func (r Report) whatIf() string {
 	return fmt.Sprintf("WHAT-IF RUN, not the defaults: aggregator flags %q, sink flags %q, service environment %q", r.AggregatorFlags, r.SinkFlags, r.ServiceEnv)
 }
 
-// WriteSection writes a README "Performance" section with the table and the
-// machine it was measured on.
+// WriteSection writes the "Latest figures" section of docs/performance.md:
+// the machine and broker the run used, the table and its notes. The method
+// stays in the page; this is what a run replaces.
 func (r Report) WriteSection(w io.Writer) error {
 	var b strings.Builder
-	b.WriteString("## Performance\n\n")
-	b.WriteString("`make bench` (scripts/bench.sh) measures the targets below and prints one table. Each figure is\n")
-	b.WriteString("compared with a limit measured in the same run where one exists (row 2: a Poll + produce loop with the\n")
-	b.WriteString("aggregator's client settings writing its output, the bare Poll loop beside it for information; row 3:\n")
-	b.WriteString("the input's own floor; row 4: a bare `RedisWriter.WriteBatch` loop fed from memory), on the\n")
-	b.WriteString("same data, with warm-up and start-up excluded the same way on both sides. It uses the real broker when\n")
-	b.WriteString("`scripts/kafka-local.sh status` finds one (or `BENCH_BROKERS`), the embedded kfake otherwise.\n")
-	b.WriteString("`scripts/bench.sh --quick` is a smoke test with small sizes.\n\n")
-	fmt.Fprintf(&b, "Last run: %s, %s.\n\n", r.Started.Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second))
+	b.WriteString("## Latest figures\n\n")
+	fmt.Fprintf(&b, "Command: `make bench`, started %s, took %s.\n\n", r.Started.Format("2006-01-02 15:04 MST"), r.Elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "- Machine: %s\n", r.Machine)
 	fmt.Fprintf(&b, "- Broker: %s\n", orDash(r.Broker))
-	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s at start, %s at end (other work shared the machine)\n", r.LoadBefore, r.LoadAfter)
+	fmt.Fprintf(&b, "- Load average (1/5/15 min): %s at the start, %s at the end\n", r.LoadBefore, r.LoadAfter)
 	if w := r.whatIf(); w != "" {
 		fmt.Fprintf(&b, "- %s\n", w)
 	}
@@ -232,7 +226,7 @@ func (r Report) WriteSection(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\n%s.\n", Summary(r.Rows))
 	if len(r.Notes) > 0 {
-		b.WriteString("\nHow each row is measured, and details of this run:\n\n")
+		b.WriteString("\nSame run, beside the table:\n\n")
 		for _, n := range r.Notes {
 			fmt.Fprintf(&b, "- %s\n", n)
 		}

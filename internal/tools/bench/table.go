@@ -95,7 +95,7 @@ func Failed(id, measure, target string, err error) Row {
 }
 
 // RenderTable writes rows as a Markdown table whose columns are padded, so it
-// reads the same in a terminal and in the README.
+// reads the same in a terminal and in docs/performance.md.
 func RenderTable(w io.Writer, rows []Row) error {
 	header := []string{"#", "Measure", "Figure", "Limit (same run)", "Target", "Result"}
 	cells := make([][]string, 0, len(rows)+1)
