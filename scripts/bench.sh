@@ -13,7 +13,7 @@
 #   --profile-dir  save the aggregator's Go profiles there: row 2's CPU, row 5's heap at its peak (go tool pprof DIR/aggregator-2-cpu.pb.gz)
 #   --perf         with --profile-dir, also record each service with perf (perf report -i DIR/aggregator-PID.perf.data)
 # Environment: BENCH_BROKERS, GO (default go), BENCH_WORK_DIR (keep service logs there).
-# A full run takes about 4 minutes; the machine should be otherwise idle for comparable figures.
+# A full run takes about 7 to 8 minutes; the machine should be otherwise idle for comparable figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
