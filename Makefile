@@ -45,7 +45,7 @@ demo:
 
 ## bench: speed, latency and memory beside their limits, as one table (real broker when kafka-start runs one)
 bench: deps-redis
-	scripts/bench.sh
+	scripts/bench.sh $(ARGS)
 
 ## fuzz: fuzz the trade parser and the decimal parsing for FUZZTIME (default 30s) each; a new
 ## input is minimised for at most FUZZMINIMIZE (default 5s): Go's 60 s default would stall the run

@@ -12,6 +12,9 @@
 #   --section-out  also write the run as docs/performance.md's "Latest figures" section to FILE
 #   --profile-dir  save the aggregator's Go profiles there: row 2's CPU, row 5's heap at its peak (go tool pprof DIR/aggregator-2-cpu.pb.gz)
 #   --perf         with --profile-dir, also record each service with perf (perf report -i DIR/aggregator-PID.perf.data)
+#   --aggregator-flag, --sink-flag, --service-env
+#                  run with settings other than the defaults; the table is then printed with them
+# make bench passes ARGS: make bench ARGS="--rows 2,4".
 # Environment: BENCH_BROKERS, GO (default go), BENCH_WORK_DIR (keep service logs there).
 # A full run takes about 7 to 8 minutes; the machine should be otherwise idle for comparable figures.
 set -euo pipefail
