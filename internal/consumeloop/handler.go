@@ -17,8 +17,10 @@ import (
 
 // Handler is what a service does with what a Loop reads.
 //
-// The Loop calls every method on the goroutine that called Run, one call at
-// a time, so a Handler needs no locking for its own state. A method may
+// The Loop calls every method one call at a time, on the goroutine that
+// called Run (the one exception: a Revoked from the consumer's Close, while
+// that goroutine waits for it), so a Handler needs no locking for its own
+// state. A method may
 // block (on a broker round trip, on Redis), and the Loop waits: while it
 // does, nothing else of the Handler runs, and the consumer keeps its group
 // membership only as long as the wait stays below max.poll.interval.ms.

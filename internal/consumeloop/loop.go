@@ -21,6 +21,13 @@ type Options struct {
 	PollTimeout time.Duration
 	// ShutdownTimeout bounds Handler.Stop (default 10s).
 	ShutdownTimeout time.Duration
+	// CloseTimeout bounds closing the consumer after Stop (default 5s).
+	// Closing leaves the group, and runs the revocation of what is still
+	// assigned; a group coordinator that does not answer would hold it
+	// for as long as it likes. Past the bound, Run returns ErrCloseTimeout
+	// and the Handler hears of no further rebalance; the group then drops
+	// this member after its session timeout.
+	CloseTimeout time.Duration
 	// Wake, when set, ends the Loop's wait for the next event early (a
 	// Handler's asynchronous work finished): Tick is called at once.
 	Wake <-chan struct{}
@@ -78,6 +85,9 @@ func New(consumer Consumer, handler Handler, opts Options) *Loop {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.CloseTimeout <= 0 {
+		opts.CloseTimeout = 5 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -90,8 +100,7 @@ func New(consumer Consumer, handler Handler, opts Options) *Loop {
 // is done (it then returns nil) or the Handler or the consumer fails (it
 // returns that error). Either way the Handler is stopped and the consumer
 // closed, which leaves the group: Run returns within PollTimeout plus
-// ShutdownTimeout of ctx's end, plus what closing the consumer takes. Run
-// may be called once.
+// ShutdownTimeout plus CloseTimeout of ctx's end. Run may be called once.
 func (l *Loop) Run(ctx context.Context) error {
 	l.ctx = ctx
 	if err := l.consumer.SubscribeTopics(l.opts.Topics, l.poll.onRebalance); err != nil {
@@ -181,11 +190,24 @@ func (l *Loop) shutdown(cause error) error {
 	}
 	l.closing = true
 	failed := l.failure
-	if err := l.consumer.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("closing consumer: %w", err))
-	}
-	if l.failure != failed {
-		errs = append(errs, l.failure) // raised by a revocation inside Close
+	// Close runs the last revocation through the rebalance callback, on
+	// Close's goroutine: this one only waits for it, and past the bound
+	// touches nothing the callback may still be using.
+	closed := make(chan error, 1)
+	go func() { closed <- l.consumer.Close() }()
+	timer := time.NewTimer(l.opts.CloseTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-closed:
+		if err != nil {
+			errs = append(errs, fmt.Errorf("closing consumer: %w", err))
+		}
+		if l.failure != failed {
+			errs = append(errs, l.failure) // raised by a revocation inside Close
+		}
+	case <-timer.C:
+		l.poll.abandon()
+		errs = append(errs, fmt.Errorf("%w within %v: the group drops this member after its session timeout", ErrCloseTimeout, l.opts.CloseTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -402,6 +402,32 @@ func TestShutdownWithinItsBound(t *testing.T) {
 	})
 }
 
+// Closing the consumer is bounded too: when it does not finish within
+// CloseTimeout, Run returns ErrCloseTimeout, and a revocation the Close
+// delivers later does not reach the Handler.
+func TestCloseWithinItsBound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := consumetest.New("g")
+		release := make(chan struct{})
+		c.HoldClose(release)
+		r := &recorder{}
+		stop := run(t, c, r, consumeloop.Options{CloseTimeout: 2 * time.Second})
+		c.Assign(topic, 0)
+		synctest.Wait()
+		began := time.Now()
+		err := stop()
+		if took := time.Since(began); took > 2*time.Second+100*time.Millisecond {
+			t.Fatalf("Run returned %v after cancel, want within the 2s bound plus a Poll", took)
+		}
+		if !errors.Is(err, consumeloop.ErrCloseTimeout) {
+			t.Fatalf("Run = %v, want ErrCloseTimeout", err)
+		}
+		close(release)
+		synctest.Wait()
+		wantLines(t, r.seen(), "assigned [0]", "end 0@0", "stop cause=false")
+	})
+}
+
 // Wake calls Tick at once instead of waiting for the wait Tick asked for.
 func TestWakeTicksAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -34,6 +34,9 @@ type poller struct {
 	// comes from its Poll and must be handed over; otherwise (Close, or a
 	// rewind) it runs on the caller's goroutine.
 	active atomic.Bool
+	// abandoned is set when the Loop stopped waiting for Close: callbacks
+	// from then on leave the partitions to the client's default handling.
+	abandoned atomic.Bool
 	// batch collects events on the polling goroutine until handed over.
 	batch []kafka.Event
 	// handling is set, on the loop goroutine, while it handles a rebalance
@@ -115,6 +118,9 @@ func (p *poller) run(batches chan<- polled, stop <-chan struct{}, done chan<- st
 // calls handle itself. The loop always reads the batches eventually, so the
 // sends block rather than give up.
 func (p *poller) onRebalance(_ *kafka.Consumer, ev kafka.Event) error {
+	if p.abandoned.Load() {
+		return nil
+	}
 	if !p.active.Load() {
 		p.handle(ev)
 		return nil
@@ -128,6 +134,10 @@ func (p *poller) onRebalance(_ *kafka.Consumer, ev kafka.Event) error {
 	<-call.done
 	return nil
 }
+
+// abandon stops rebalance callbacks from reaching the Loop: it returned
+// without waiting for the consumer's Close.
+func (p *poller) abandon() { p.abandoned.Store(true) }
 
 // next returns the loop's next event, or nil when none came within timeout
 // or wake fired first. A rebalance handed over is handled on the way (also

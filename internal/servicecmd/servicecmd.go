@@ -67,8 +67,17 @@ func Main[C Config](name string, args, environ []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ExitConfig
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// The first signal starts the bounded stop, with the signals' default
+	// disposition back first: a second one ends the process at once.
+	signalled, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-signalled.Done()
+		stop()
+		cancel()
+	}()
 	svc, err := start(cfg, logger)
 	if err != nil {
 		logger.Error(name+" failed to start", "err", err)

@@ -38,6 +38,8 @@ type Consumer struct {
 	turn      int // where the round-robin over partitions goes on
 	// beforeRecord, when set, is asked before each record is handed out.
 	beforeRecord func(topic string, partition int32, offset int64) bool
+	// closeHold, when set, holds Close until it is closed.
+	closeHold <-chan struct{}
 }
 
 type partitionKey struct {
@@ -118,6 +120,14 @@ type lostRevocation struct{ kafka.RevokedPartitions }
 func (c *Consumer) BeforeRecord(hook func(topic string, partition int32, offset int64) bool) {
 	c.mu.Lock()
 	c.beforeRecord = hook
+	c.mu.Unlock()
+}
+
+// HoldClose makes Close wait until release is closed before it revokes and
+// closes: a group coordinator that does not answer the member leaving.
+func (c *Consumer) HoldClose(release <-chan struct{}) {
+	c.mu.Lock()
+	c.closeHold = release
 	c.mu.Unlock()
 }
 
@@ -346,6 +356,12 @@ func (c *Consumer) SeekPartitions(partitions []kafka.TopicPartition) ([]kafka.To
 
 // Close revokes what is assigned, through the callback, and ends the fake.
 func (c *Consumer) Close() error {
+	c.mu.Lock()
+	hold := c.closeHold
+	c.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
