@@ -25,7 +25,7 @@ type Options struct {
 	// Instruments is the universe size; 0 means DefaultInstruments, at most
 	// MaxInstruments.
 	Instruments int
-	// Rate is the average continuous-session rate in trades per second.
+	// Rate is the average rate of the continuous trading session in trades per second.
 	// Zero or negative means flat out: Produce does not pace, and the schedule
 	// (Record.Due) runs at DefaultRate.
 	Rate float64
@@ -39,7 +39,7 @@ type Options struct {
 	// Variants for which ones and how.
 	MalformedShare float64
 	// OpeningSpike starts the feed with the opening auction (one print per
-	// instrument, up to 2,000, at time zero) and a continuous session whose
+	// instrument, up to 2,000, at time zero) and a continuous trading session whose
 	// intensity starts six times higher and decays within seconds.
 	OpeningSpike bool
 	// ISINField is the JSON field holding the ISIN; "" means "isin".

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// DefaultRate is the average continuous-session rate, in trades per second,
+// DefaultRate is the average rate of the continuous trading session, in trades per second,
 // of the schedule when Options.Rate is not positive (flat out): the records
 // then come as fast as the producer takes them, but their schedule, and the
 // timestamps derived from it with Options.Start, still look like a market.
@@ -31,7 +31,7 @@ const (
 	// meanTradesPerEvent = (1-sweepChance) + sweepChance*(min+max)/2.
 	meanTradesPerEvent = 1 - sweepChance + sweepChance*(sweepMinTrades+sweepMaxTrades)/2.0
 
-	// The continuous session opens with its intensity multiplied by
+	// The continuous trading session opens with its intensity multiplied by
 	// 1 + openingBoost*exp(-t/openingDecay): openingBoost*openingDecay seconds'
 	// worth of extra trades, about 4,000 at the default rate, on top of the
 	// opening auction prints.

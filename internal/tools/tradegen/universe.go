@@ -32,7 +32,7 @@ type Instrument struct {
 	Name string
 	// Market is MarketKOSPI, MarketKOSDAQ or MarketKONEX.
 	Market string
-	// PrevClose is the previous session's closing price in won, on the tick grid.
+	// PrevClose is the previous trading day's closing price in won, on the tick grid.
 	// The day's price limits are ±30% of it.
 	PrevClose int64
 }
