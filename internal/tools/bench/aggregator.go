@@ -55,6 +55,24 @@ func (e *env) startAggregator(ctx context.Context, input string, flags ...string
 	return run, nil
 }
 
+// startLive creates the input topic, starts the aggregator on it with flags
+// and waits until it is ready: a live row's start. The caller stops the
+// aggregator.
+func (e *env) startLive(ctx context.Context, topic string, flags ...string) (*aggregatorRun, error) {
+	if err := e.cluster.CreateTopic(ctx, topic, backlogPartitions); err != nil {
+		return nil, err
+	}
+	agg, err := e.startAggregator(ctx, topic, flags...)
+	if err != nil {
+		return nil, err
+	}
+	if err := agg.WaitReady(ctx, time.Minute); err != nil {
+		agg.Stop()
+		return nil, err
+	}
+	return agg, nil
+}
+
 // drainWatch observes a group draining a backlog: the first record consumed
 // and the moment its committed position reaches the end of every partition.
 type drainWatch struct {

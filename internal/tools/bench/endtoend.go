@@ -40,17 +40,11 @@ func (e *env) endToEndAt(ctx context.Context, id string, target float64, warm, m
 	}
 	defer redis.Stop()
 	topic := uniqueName("live")
-	if err := e.cluster.CreateTopic(ctx, topic, backlogPartitions); err != nil {
-		return Row{}, err
-	}
-	agg, err := e.startAggregator(ctx, topic)
+	agg, err := e.startLive(ctx, topic)
 	if err != nil {
 		return Row{}, err
 	}
 	defer agg.Stop()
-	if err := agg.WaitReady(ctx, time.Minute); err != nil {
-		return Row{}, err
-	}
 	snk, err := startService(ctx, "sink", e.opts.SinkBin, e.opts.WorkDir, e.perfDir(), e.opts.ServiceEnv, append([]string{
 		"--kafka.brokers=" + e.cluster.Brokers,
 		"--input.topic=" + agg.Output,
@@ -97,15 +91,7 @@ func (e *env) endToEndAt(ctx context.Context, id string, target float64, warm, m
 	if len(delays) == 0 {
 		return Row{}, fmt.Errorf("the client received no update in the measured interval")
 	}
-	h1, err := s1.Histogram(metricEmissionDelay)
-	if err != nil {
-		return Row{}, err
-	}
-	h2, err := s2.Histogram(metricEmissionDelay)
-	if err != nil {
-		return Row{}, err
-	}
-	h, err := h2.Sub(h1)
+	h, err := s2.HistogramSince(s1, metricEmissionDelay)
 	if err != nil {
 		return Row{}, err
 	}

@@ -65,22 +65,16 @@ func latencyMeasure(rate float64, repartition bool) string {
 
 func (e *env) latencyAt(ctx context.Context, id string, target float64, repartition bool, warm, measure time.Duration) (Row, error) {
 	topic := uniqueName("live")
-	if err := e.cluster.CreateTopic(ctx, topic, backlogPartitions); err != nil {
-		return Row{}, err
-	}
 	var flags []string
 	if repartition {
 		flags = append(flags, "--input.repartition=true")
 		e.cluster.Forget(topic + "-by-isin")
 	}
-	agg, err := e.startAggregator(ctx, topic, flags...)
+	agg, err := e.startLive(ctx, topic, flags...)
 	if err != nil {
 		return Row{}, err
 	}
 	defer agg.Stop()
-	if err := agg.WaitReady(ctx, time.Minute); err != nil {
-		return Row{}, err
-	}
 
 	readerCtx, stopReader := context.WithCancel(ctx)
 	var (
@@ -109,15 +103,7 @@ func (e *env) latencyAt(ctx context.Context, id string, target float64, repartit
 	}
 	s1, s2, gen := live.s1, live.s2, live.gen
 
-	h1, err := s1.Histogram(metricEmissionDelay)
-	if err != nil {
-		return Row{}, err
-	}
-	h2, err := s2.Histogram(metricEmissionDelay)
-	if err != nil {
-		return Row{}, err
-	}
-	h, err := h2.Sub(h1)
+	h, err := s2.HistogramSince(s1, metricEmissionDelay)
 	if err != nil {
 		return Row{}, err
 	}

@@ -215,17 +215,11 @@ func (m *memorySampler) String() string {
 
 func (e *env) memoryLive(ctx context.Context, feed *roundRobinFeed, target float64, warm, measure time.Duration) (Row, error) {
 	topic := uniqueName("mem-live")
-	if err := e.cluster.CreateTopic(ctx, topic, backlogPartitions); err != nil {
-		return Row{}, err
-	}
-	agg, err := e.startAggregator(ctx, topic)
+	agg, err := e.startLive(ctx, topic)
 	if err != nil {
 		return Row{}, err
 	}
 	defer agg.Stop()
-	if err := agg.WaitReady(ctx, time.Minute); err != nil {
-		return Row{}, err
-	}
 	fp, err := e.newFeedProducer()
 	if err != nil {
 		return Row{}, err

@@ -78,6 +78,21 @@ func (s Scrape) Value(name string) float64 {
 	return sum
 }
 
+// HistogramSince returns what the (unlabelled) histogram name observed
+// between earlier and s: the observations of the interval the two scrapes
+// bracket.
+func (s Scrape) HistogramSince(earlier Scrape, name string) (Histogram, error) {
+	before, err := earlier.Histogram(name)
+	if err != nil {
+		return Histogram{}, err
+	}
+	after, err := s.Histogram(name)
+	if err != nil {
+		return Histogram{}, err
+	}
+	return after.Sub(before)
+}
+
 // Histogram returns the (unlabelled) histogram name.
 func (s Scrape) Histogram(name string) (Histogram, error) {
 	f, ok := s.families[name]
