@@ -8,9 +8,10 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// rebalance handles a rebalance event on the Loop's goroutine: handed over
-// by the poller, or inside the consumer's Close. The group protocol is
-// cooperative: each event names only the partitions that move.
+// rebalance handles a rebalance event: on the Loop's goroutine when the
+// poller hands it over, or inside the consumer's Close, on Close's goroutine
+// while the Loop waits for it. The group protocol is cooperative: each
+// event names only the partitions that move.
 func (l *Loop) rebalance(ev kafka.Event) {
 	var err error
 	switch e := ev.(type) {
